@@ -1,0 +1,448 @@
+//! The one typed configuration: defaults in code, then a TOML file, then `SIZER_*` environment variables,
+//! then command-line flags. `config/default.toml` mirrors the defaults and a test keeps the two equal.
+//!
+//! Nothing outside this module reads the environment for settings.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Every tunable of the service. Field docs are the reference; README's configuration table repeats them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub store: StoreConfig,
+    pub keys: KeysConfig,
+    pub widths: WidthsConfig,
+    pub limits: LimitsConfig,
+    pub output: OutputConfig,
+    pub cache: CacheConfig,
+    pub pool: PoolConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Whole-request budget for a variant (store reads, queueing and CPU work); past it the answer is 504.
+    pub request_timeout_ms: u64,
+    /// On SIGTERM/Ctrl-C, how long to wait for in-flight requests and pending write-backs.
+    pub shutdown_grace_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// A local directory (`store.root`).
+    Fs,
+    /// An S3 bucket (`store.bucket`), credentials and endpoint from the standard AWS environment.
+    S3,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    pub kind: StoreKind,
+    /// Directory of the local store. Relative paths resolve against the working directory.
+    pub root: PathBuf,
+    /// Bucket of the S3 store.
+    pub bucket: String,
+    /// S3 endpoint override (MinIO, Garage, R2). Empty: `AWS_ENDPOINT_URL` or AWS itself.
+    pub endpoint: String,
+    /// S3 region override. Empty: `AWS_REGION` / the AWS profile.
+    pub region: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeysConfig {
+    /// Where variants are written. Nothing under it is ever read as an original.
+    pub copy_prefix: String,
+    /// Prefixes originals may live under. Empty: any key outside the copy prefix.
+    pub source_prefixes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WidthsConfig {
+    /// If not empty, the only widths served, e.g. `[300, 600, 900]`.
+    pub allowed: Vec<u32>,
+    /// Largest width a URL may ask for.
+    pub max: u32,
+    /// Whether a width above the original's is honoured (upscaling). Off: the original width is served and
+    /// the response says so in `Sizer-Clamped-Width`.
+    pub allow_upscale: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest original accepted, in bytes (checked against the store's size before downloading). 413 above.
+    pub max_source_bytes: u64,
+    /// Largest original accepted, in pixels (read from the header before decoding). 413 above.
+    pub max_source_pixels: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutputConfig {
+    /// Encoder quality for JPEG and WebP, 1-100. Part of every variant key.
+    pub quality: u8,
+    /// `Cache-Control` of successful image responses.
+    pub cache_control: String,
+    /// `Cache-Control` of error responses.
+    pub error_cache_control: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Memory cache budget in bytes of encoded variants. 0 disables the memory tier.
+    pub max_bytes: u64,
+    /// Variants larger than this are not kept in memory; copy-tier hits of them are streamed.
+    pub max_item_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PoolConfig {
+    /// Threads doing decode/resize/encode. 0: one per CPU core.
+    pub workers: usize,
+    /// Jobs allowed to wait for a worker; beyond that requests get 503 with `Retry-After`.
+    pub queue: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig {
+                listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+                request_timeout_ms: 15_000,
+                shutdown_grace_ms: 30_000,
+            },
+            store: StoreConfig {
+                kind: StoreKind::Fs,
+                root: PathBuf::from(DEFAULT_ROOT),
+                bucket: String::new(),
+                endpoint: String::new(),
+                region: String::new(),
+            },
+            keys: KeysConfig {
+                copy_prefix: "copy/".into(),
+                source_prefixes: Vec::new(),
+            },
+            widths: WidthsConfig {
+                allowed: Vec::new(),
+                max: 4096,
+                allow_upscale: false,
+            },
+            limits: LimitsConfig {
+                max_source_bytes: 50 << 20,
+                max_source_pixels: 100_000_000,
+            },
+            output: OutputConfig {
+                quality: 80,
+                cache_control: "public, max-age=31536000, immutable".into(),
+                error_cache_control: "no-store".into(),
+            },
+            cache: CacheConfig {
+                max_bytes: 256 << 20,
+                max_item_bytes: 8 << 20,
+            },
+            pool: PoolConfig {
+                workers: 0,
+                queue: 16,
+            },
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Config::default().server
+    }
+}
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Config::default().store
+    }
+}
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Config::default().keys
+    }
+}
+impl Default for WidthsConfig {
+    fn default() -> Self {
+        Config::default().widths
+    }
+}
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Config::default().limits
+    }
+}
+impl Default for OutputConfig {
+    fn default() -> Self {
+        Config::default().output
+    }
+}
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Config::default().cache
+    }
+}
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Config::default().pool
+    }
+}
+
+/// The sample directory shipped in the repository: the embedded default store.
+pub const DEFAULT_ROOT: &str = "samples";
+
+/// Prefix of environment overrides; nested keys are joined with `__`, e.g. `SIZER_CACHE__MAX_BYTES`.
+pub const ENV_PREFIX: &str = "SIZER_";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(Box<figment::Error>),
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+/// Command-line overrides, applied last.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub root: Option<PathBuf>,
+    pub bucket: Option<String>,
+}
+
+impl Config {
+    /// Defaults → `file` (if any) → `SIZER_*` environment → `overrides`, then validated.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.is_file() {
+                return Err(ConfigError::Invalid(format!(
+                    "config file {} not found",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__"));
+        let mut config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Load(Box::new(e)))?;
+        config.apply(overrides);
+        config.validate()
+    }
+
+    fn apply(&mut self, overrides: &Overrides) {
+        if let Some(listen) = overrides.listen {
+            self.server.listen = listen;
+        }
+        if let Some(root) = &overrides.root {
+            self.store.kind = StoreKind::Fs;
+            self.store.root = root.clone();
+        }
+        if let Some(bucket) = &overrides.bucket {
+            self.store.kind = StoreKind::S3;
+            self.store.bucket = bucket.clone();
+        }
+    }
+
+    /// Checks cross-field rules and normalises prefixes to end in `/`.
+    pub fn validate(mut self) -> Result<Config, ConfigError> {
+        let invalid = |msg: String| Err(ConfigError::Invalid(msg));
+        self.keys.copy_prefix = normalise_prefix(&self.keys.copy_prefix);
+        if self.keys.copy_prefix.is_empty() {
+            return invalid(
+                "keys.copy_prefix must not be empty: variants need a prefix of their own".into(),
+            );
+        }
+        for prefix in &mut self.keys.source_prefixes {
+            *prefix = normalise_prefix(prefix);
+            if prefix.is_empty() {
+                return invalid("keys.source_prefixes must not contain an empty prefix; leave the list empty instead".into());
+            }
+            if prefix.starts_with(&self.keys.copy_prefix)
+                || self.keys.copy_prefix.starts_with(prefix.as_str())
+            {
+                return invalid(format!(
+                    "source prefix '{prefix}' overlaps the copy prefix '{}': variants would be read as originals",
+                    self.keys.copy_prefix
+                ));
+            }
+        }
+        if !(1..=100).contains(&self.output.quality) {
+            return invalid(format!(
+                "output.quality must be 1-100, got {}",
+                self.output.quality
+            ));
+        }
+        if self.widths.max == 0 {
+            return invalid("widths.max must be at least 1".into());
+        }
+        if let Some(w) = self
+            .widths
+            .allowed
+            .iter()
+            .find(|&&w| w == 0 || w > self.widths.max)
+        {
+            return invalid(format!(
+                "widths.allowed contains {w}, outside 1..={}",
+                self.widths.max
+            ));
+        }
+        if self.server.request_timeout_ms == 0 {
+            return invalid("server.request_timeout_ms must be above 0".into());
+        }
+        match self.store.kind {
+            StoreKind::S3 if self.store.bucket.is_empty() => {
+                return invalid(
+                    "store.kind is s3 but store.bucket is empty (or use --bucket NAME)".into(),
+                );
+            }
+            StoreKind::Fs if self.store.root.as_os_str().is_empty() => {
+                return invalid(
+                    "store.kind is fs but store.root is empty (or use --root DIR)".into(),
+                );
+            }
+            _ => {}
+        }
+        http_header_value(&self.output.cache_control, "output.cache_control")?;
+        http_header_value(
+            &self.output.error_cache_control,
+            "output.error_cache_control",
+        )?;
+        Ok(self)
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.server.request_timeout_ms)
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.server.shutdown_grace_ms)
+    }
+
+    /// Worker threads of the CPU pool, with 0 resolved to the number of cores.
+    pub fn pool_workers(&self) -> usize {
+        match self.pool.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+}
+
+fn normalise_prefix(prefix: &str) -> String {
+    let trimmed = prefix.trim_matches('/');
+    if trimmed.is_empty() {
+        String::new()
+    } else {
+        format!("{trimmed}/")
+    }
+}
+
+fn http_header_value(value: &str, field: &str) -> Result<(), ConfigError> {
+    axum::http::HeaderValue::from_str(value)
+        .map(drop)
+        .map_err(|_| ConfigError::Invalid(format!("{field} is not a valid HTTP header value")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_default_toml_matches_the_defaults_in_code() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
+        let from_file: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(&path))
+            .extract()
+            .expect("config/default.toml parses");
+        // The file must spell out every key, not lean on the code's defaults.
+        let bare: Config = Figment::new()
+            .merge(Toml::file(&path))
+            .extract()
+            .expect("config/default.toml parses alone");
+        assert_eq!(from_file, Config::default());
+        assert_eq!(bare, Config::default());
+    }
+
+    #[test]
+    fn prefixes_are_normalised_and_overlap_is_refused() {
+        let mut c = Config::default();
+        c.keys.copy_prefix = "/variants".into();
+        c.keys.source_prefixes = vec!["images".into()];
+        let c = c.validate().expect("valid");
+        assert_eq!(c.keys.copy_prefix, "variants/");
+        assert_eq!(c.keys.source_prefixes, vec!["images/".to_string()]);
+
+        let mut c = Config::default();
+        c.keys.source_prefixes = vec!["copy/originals".into()];
+        assert!(c.validate().is_err());
+        let mut c = Config::default();
+        c.keys.copy_prefix = "".into();
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn invalid_values_are_refused_with_the_field_named() {
+        let mut c = Config::default();
+        c.output.quality = 0;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("output.quality")
+        );
+        let mut c = Config::default();
+        c.widths.allowed = vec![300, 5000];
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("widths.allowed")
+        );
+        let mut c = Config::default();
+        c.store.kind = StoreKind::S3;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("store.bucket")
+        );
+    }
+
+    #[test]
+    fn overrides_select_the_store() {
+        let mut c = Config::default();
+        c.apply(&Overrides {
+            bucket: Some("b".into()),
+            ..Default::default()
+        });
+        assert_eq!(
+            (c.store.kind, c.store.bucket.as_str()),
+            (StoreKind::S3, "b")
+        );
+        c.apply(&Overrides {
+            root: Some("/srv".into()),
+            ..Default::default()
+        });
+        assert_eq!(
+            (c.store.kind, c.store.root.as_path()),
+            (StoreKind::Fs, Path::new("/srv"))
+        );
+    }
+}

@@ -1,0 +1,176 @@
+//! The one place errors become HTTP statuses. Every error answer is a short JSON body
+//! `{"error": "...", "status": N}`; client mistakes are 4xx and never 500.
+
+use std::any::Any;
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::pipeline::PipelineError;
+use crate::pool::PoolError;
+use crate::spec::SpecError;
+use crate::store::StoreError;
+use crate::variants::VariantError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    Variant(#[from] VariantError),
+    #[error("method not allowed: use GET or HEAD")]
+    MethodNotAllowed,
+    #[error("timed out after {0} ms")]
+    Timeout(u64),
+}
+
+/// Seconds a client should wait after a 503.
+const RETRY_AFTER_SECS: &str = "1";
+
+impl AppError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::Spec(SpecError::NoRoute) => StatusCode::NOT_FOUND,
+            AppError::Spec(_) => StatusCode::BAD_REQUEST,
+            AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            AppError::Variant(e) => match e {
+                VariantError::OriginalNotFound(_) => StatusCode::NOT_FOUND,
+                VariantError::SourceTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                VariantError::Store(StoreError::NotFound | StoreError::Failed(_)) => {
+                    StatusCode::BAD_GATEWAY
+                }
+                VariantError::Pipeline(p) => match p {
+                    PipelineError::TooManyPixels { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                    PipelineError::Unsupported | PipelineError::UnsupportedVariant(_) => {
+                        StatusCode::UNSUPPORTED_MEDIA_TYPE
+                    }
+                    PipelineError::Undecodable(_) | PipelineError::Encode(_) => {
+                        StatusCode::UNPROCESSABLE_ENTITY
+                    }
+                    PipelineError::DeadlinePassed => StatusCode::GATEWAY_TIMEOUT,
+                },
+                VariantError::Pool(PoolError::Overloaded(_)) => StatusCode::SERVICE_UNAVAILABLE,
+                VariantError::Pool(PoolError::Panicked(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+        }
+    }
+
+    /// What the client is told. Store failures are detailed in the log only.
+    fn public_message(&self) -> String {
+        match self {
+            AppError::Variant(VariantError::Store(_)) => {
+                "the image store failed or could not be reached".into()
+            }
+            AppError::Variant(VariantError::Pool(PoolError::Panicked(_))) => {
+                "internal error".into()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::warn!(status = status.as_u16(), error = %self, "request failed");
+        }
+        let mut response = error_body(status, &self.public_message());
+        let headers = response.headers_mut();
+        match self {
+            AppError::Variant(VariantError::Pool(PoolError::Overloaded(_))) => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from_static(RETRY_AFTER_SECS),
+                );
+            }
+            AppError::MethodNotAllowed => {
+                headers.insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+fn error_body(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        Json(serde_json::json!({ "error": message, "status": status.as_u16() })),
+    )
+        .into_response()
+}
+
+/// A panic anywhere in a handler still answers with the JSON error shape.
+pub fn panic_response(_panic: Box<dyn Any + Send + 'static>) -> Response {
+    tracing::error!("handler panicked");
+    error_body(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status_of(e: impl Into<AppError>) -> u16 {
+        e.into().status().as_u16()
+    }
+
+    #[test]
+    fn client_mistakes_are_4xx_and_store_trouble_is_5xx() {
+        assert_eq!(status_of(SpecError::WidthZero), 400);
+        assert_eq!(
+            status_of(SpecError::UnderCopyPrefix("copy/x".into(), "copy/".into())),
+            400
+        );
+        assert_eq!(status_of(SpecError::NoRoute), 404);
+        assert_eq!(status_of(VariantError::OriginalNotFound("x".into())), 404);
+        assert_eq!(
+            status_of(VariantError::SourceTooLarge { size: 2, limit: 1 }),
+            413
+        );
+        let too_many = PipelineError::TooManyPixels {
+            width: 1,
+            height: 1,
+            pixels: 1,
+            limit: 0,
+        };
+        assert_eq!(status_of(VariantError::Pipeline(too_many)), 413);
+        assert_eq!(
+            status_of(VariantError::Pipeline(PipelineError::Unsupported)),
+            415
+        );
+        assert_eq!(
+            status_of(VariantError::Pipeline(PipelineError::Undecodable(
+                "eof".into()
+            ))),
+            422
+        );
+        assert_eq!(
+            status_of(VariantError::Store(StoreError::Failed("down".into()))),
+            502
+        );
+        assert_eq!(
+            status_of(VariantError::Pipeline(PipelineError::DeadlinePassed)),
+            504
+        );
+        assert_eq!(status_of(AppError::Timeout(10)), 504);
+        assert_eq!(status_of(VariantError::Pool(PoolError::Overloaded(2))), 503);
+        assert_eq!(status_of(AppError::MethodNotAllowed), 405);
+    }
+
+    #[test]
+    fn overload_says_when_to_retry() {
+        let response = AppError::from(VariantError::Pool(PoolError::Overloaded(2))).into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    }
+
+    #[test]
+    fn store_details_stay_out_of_the_body() {
+        let e = AppError::from(VariantError::Store(StoreError::Failed(
+            "secret-host:9000 refused".into(),
+        )));
+        assert!(!e.public_message().contains("secret-host"));
+    }
+}

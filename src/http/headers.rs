@@ -1,0 +1,111 @@
+//! Response headers of a served variant, and conditional requests (`If-None-Match` → 304).
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::Response;
+
+use crate::config::Config;
+use crate::spec::VariantSpec;
+use crate::variants::{self, Served};
+
+/// Which tier served the response: `memory`, `copy` or `computed`.
+pub const TIER: &str = "sizer-tier";
+/// Present when the requested width exceeded the original's and the original width was served instead.
+pub const CLAMPED_WIDTH: &str = "sizer-clamped-width";
+
+pub fn respond(
+    served: Served,
+    spec: &VariantSpec,
+    method: &Method,
+    request: &HeaderMap,
+    config: &Config,
+) -> Response {
+    let head = &served.head;
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        HeaderName::from_static(TIER),
+        HeaderValue::from_static(served.tier.as_str()),
+    );
+    if let Ok(v) = HeaderValue::from_str(&config.output.cache_control) {
+        headers.insert(header::CACHE_CONTROL, v);
+    }
+    if let Some(etag) = head
+        .etag
+        .as_deref()
+        .and_then(|e| HeaderValue::from_str(e).ok())
+    {
+        headers.insert(header::ETAG, etag);
+    }
+    if let Some(modified) = head
+        .last_modified
+        .and_then(|t| HeaderValue::from_str(&httpdate::fmt_http_date(t)).ok())
+    {
+        headers.insert(header::LAST_MODIFIED, modified);
+    }
+    if head.width < spec.width {
+        headers.insert(
+            HeaderName::from_static(CLAMPED_WIDTH),
+            HeaderValue::from(head.width),
+        );
+    }
+
+    if not_modified(request, head.etag.as_deref()) {
+        return with_headers(StatusCode::NOT_MODIFIED, headers, Body::empty());
+    }
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(head.format.content_type()),
+    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(head.len));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    let body = match (method, served.body) {
+        (&Method::HEAD, _) => Body::empty(),
+        (_, variants::Body::Whole(bytes)) => Body::from(bytes),
+        (_, variants::Body::Stream(stream)) => Body::from_stream(stream),
+    };
+    with_headers(StatusCode::OK, headers, body)
+}
+
+fn with_headers(status: StatusCode, headers: HeaderMap, body: Body) -> Response {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+/// `If-None-Match` with our ETag (or `*`), weak comparison as RFC 9110 asks for GET/HEAD.
+fn not_modified(request: &HeaderMap, etag: Option<&str>) -> bool {
+    let Some(etag) = etag else { return false };
+    let bare = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    request
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|candidate| candidate.trim() == "*" || bare(candidate) == bare(etag))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_inm(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::IF_NONE_MATCH, HeaderValue::from_str(value).unwrap());
+        h
+    }
+
+    #[test]
+    fn if_none_match_compares_weakly_and_accepts_lists() {
+        assert!(not_modified(&with_inm("\"abc\""), Some("\"abc\"")));
+        assert!(not_modified(&with_inm("W/\"abc\""), Some("\"abc\"")));
+        assert!(not_modified(&with_inm("\"x\", \"abc\""), Some("\"abc\"")));
+        assert!(not_modified(&with_inm("*"), Some("\"abc\"")));
+        assert!(!not_modified(&with_inm("\"abd\""), Some("\"abc\"")));
+        assert!(!not_modified(&HeaderMap::new(), Some("\"abc\"")));
+        assert!(!not_modified(&with_inm("*"), None));
+    }
+}

@@ -1,0 +1,81 @@
+//! The HTTP face: routes, the variant handler, response headers, and the one error-to-status mapping.
+//! Never decodes an image; everything below `variants` is reached through `Variants::get`.
+
+pub mod error;
+pub mod headers;
+pub mod variant;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::config::Config;
+use crate::spec::SpecRules;
+use crate::telemetry;
+use crate::variants::Variants;
+
+/// Shared by every request.
+pub struct AppState {
+    pub config: Config,
+    pub rules: SpecRules,
+    pub variants: Variants,
+    error_cache_control: HeaderValue,
+}
+
+impl AppState {
+    pub fn new(config: Config, variants: Variants) -> Result<AppState, crate::config::ConfigError> {
+        let error_cache_control = HeaderValue::from_str(&config.output.error_cache_control)
+            .map_err(|_| {
+                crate::config::ConfigError::Invalid(
+                    "output.error_cache_control is not a header value".into(),
+                )
+            })?;
+        Ok(AppState {
+            rules: SpecRules::from_config(&config),
+            config,
+            variants,
+            error_cache_control,
+        })
+    }
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .fallback(variant::serve)
+        .layer(axum::middleware::map_response_with_state(
+            Arc::clone(&state),
+            error_caching,
+        ))
+        .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(axum::middleware::from_fn(telemetry::log_request))
+        .with_state(state)
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.variants.metrics().render(),
+    )
+}
+
+/// Errors get the configured short (or no) caching, whichever handler produced them.
+async fn error_caching(State(state): State<Arc<AppState>>, mut response: Response) -> Response {
+    let status = response.status();
+    if status.is_client_error() || status.is_server_error() {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, state.error_cache_control.clone());
+    }
+    response
+}

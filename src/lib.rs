@@ -1,0 +1,33 @@
+//! # sizer: a resize-on-demand image origin
+//!
+//! `GET /w/600/images/x.jpg` answers `images/x.jpg` resized to 600 px wide, from the fastest tier that has
+//! it. The request path reads top to bottom through these modules:
+//!
+//! - [`http`]: routes, the variant handler, response headers, and the single mapping of errors to statuses.
+//! - [`spec`]: the URL grammar. A path becomes a [`spec::VariantSpec`] with one canonical variant key.
+//! - [`variants`]: the tiers: memory cache (moka, bounded by bytes) → the variant under the copy prefix →
+//!   computed from the original; coalescing of concurrent misses; background write-back.
+//! - [`coalesce`]: the single-flight primitive `variants` uses.
+//! - [`store`]: the `Store` trait with a local-directory and an S3 implementation.
+//! - [`pool`]: the bounded CPU pool; a full queue is a 503, not a pile-up.
+//! - [`pipeline`]: probe → decode (at DCT scale for JPEG) → resize (SIMD) → orient → encode.
+//! - [`config`]: the one typed configuration (defaults, TOML, `SIZER_*` environment, flags).
+//! - [`startup`], [`shutdown`], [`telemetry`]: building the app, the stop signal, logs and counters.
+//!
+//! Invariants: the HTTP layer never decodes an image; nothing under the copy prefix is ever read as an
+//! original; nothing below `variants` knows about HTTP; nothing in `pipeline` knows about stores.
+
+pub mod coalesce;
+pub mod config;
+pub mod http;
+pub mod pipeline;
+pub mod pool;
+pub mod shutdown;
+pub mod spec;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod variants;
+
+pub use config::Config;
+pub use startup::Application;

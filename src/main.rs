@@ -1,0 +1,122 @@
+//! The `sizer` command: `serve` (the default) and `resize`, the server's pipeline on one file.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use sizer::config::{Config, Overrides};
+use sizer::pipeline::{self, Format, Job};
+use sizer::{Application, shutdown, telemetry};
+
+#[derive(Parser)]
+#[command(version, about = "Resize-on-demand image origin")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve images over HTTP (the default with no subcommand).
+    Serve(ServeArgs),
+    /// Resize one file with exactly the server's pipeline.
+    Resize(ResizeArgs),
+}
+
+#[derive(Args, Default)]
+struct ServeArgs {
+    /// TOML configuration file (see config/default.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address to listen on, e.g. 0.0.0.0:8080.
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// Serve from a local directory.
+    #[arg(long, conflicts_with = "bucket")]
+    root: Option<PathBuf>,
+    /// Serve from an S3 bucket (AWS_ENDPOINT_URL, AWS_REGION and credentials from the environment).
+    #[arg(long)]
+    bucket: Option<String>,
+}
+
+#[derive(Args)]
+struct ResizeArgs {
+    input: PathBuf,
+    output: PathBuf,
+    /// Output width in pixels; the height keeps the aspect ratio.
+    #[arg(long)]
+    width: u32,
+    /// Output format (jpeg, png, webp, gif). Default: the input's.
+    #[arg(long)]
+    format: Option<String>,
+    /// Encoder quality for JPEG and WebP, 1-100.
+    #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u8).range(1..=100))]
+    quality: u8,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        Command::Serve(args) => serve(args),
+        Command::Resize(args) => resize(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("sizer: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> Result<(), String> {
+    telemetry::init();
+    let overrides = Overrides {
+        listen: args.listen,
+        root: args.root,
+        bucket: args.bucket,
+    };
+    let config = Config::load(args.config.as_deref(), &overrides).map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let app = Application::build(config)
+            .await
+            .map_err(|e| e.to_string())?;
+        app.run_until(shutdown::signal())
+            .await
+            .map_err(|e| e.to_string())
+    })
+}
+
+fn resize(args: ResizeArgs) -> Result<(), String> {
+    let format = match args.format.as_deref() {
+        None => None,
+        Some("jpeg" | "jpg") => Some(Format::Jpeg),
+        Some("png") => Some(Format::Png),
+        Some("webp") => Some(Format::WebP),
+        Some("gif") => Some(Format::Gif),
+        Some(other) => {
+            return Err(format!(
+                "unknown format '{other}': use jpeg, png, webp or gif"
+            ));
+        }
+    };
+    if args.width == 0 {
+        return Err("--width must be at least 1".into());
+    }
+    let src = std::fs::read(&args.input).map_err(|e| format!("{}: {e}", args.input.display()))?;
+    let limits = Config::default().limits;
+    let job = Job {
+        width: args.width,
+        quality: args.quality,
+        format,
+        allow_upscale: false,
+        max_pixels: limits.max_source_pixels,
+        deadline: None,
+    };
+    let out =
+        pipeline::process(&src, &job).map_err(|e| format!("{}: {e}", args.input.display()))?;
+    std::fs::write(&args.output, &out.bytes)
+        .map_err(|e| format!("{}: {e}", args.output.display()))?;
+    Ok(())
+}

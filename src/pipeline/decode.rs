@@ -1,0 +1,188 @@
+//! Bytes to pixels. JPEG goes through libjpeg-turbo (mozjpeg) and is decoded directly at the smallest
+//! DCT scale (n/8) that still covers the target size: most of the cost of a large JPEG is skipped.
+//! PNG, WebP and GIF (first frame) go through the `image` crate.
+//!
+//! Corrupt data is an error, never grey pixels: libjpeg's warnings (a truncated file, a corrupt segment)
+//! abort the decode, as sharp does by default.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use image::DynamicImage;
+use mozjpeg::{ColorSpace, Decompress};
+
+use super::probe::{Format, ImageInfo};
+use super::{Layout, PipelineError, Pixels};
+
+/// Decodes `src` to pixels at least `target_w`×`target_h` in the stored frame, or the full size.
+pub fn decode(
+    src: &[u8],
+    info: &ImageInfo,
+    target_w: u32,
+    target_h: u32,
+) -> Result<Pixels, PipelineError> {
+    match info.format {
+        Format::Jpeg => decode_jpeg(src, info, target_w, target_h),
+        Format::Png => decode_with_image(src, image::ImageFormat::Png),
+        Format::WebP => decode_with_image(src, image::ImageFormat::WebP),
+        Format::Gif => decode_with_image(src, image::ImageFormat::Gif),
+    }
+}
+
+/// The smallest numerator n in 1..=8 for which the image decoded at n/8 is still at least the target size.
+/// libjpeg rounds scaled sizes up: ceil(size * n / 8).
+pub fn jpeg_scale_numerator(src_w: u32, src_h: u32, target_w: u32, target_h: u32) -> u8 {
+    let scaled = |size: u32, n: u32| (u64::from(size) * u64::from(n)).div_ceil(8);
+    (1..=8u8)
+        .find(|&n| {
+            scaled(src_w, n.into()) >= u64::from(target_w)
+                && scaled(src_h, n.into()) >= u64::from(target_h)
+        })
+        .unwrap_or(8)
+}
+
+fn decode_jpeg(
+    src: &[u8],
+    info: &ImageInfo,
+    target_w: u32,
+    target_h: u32,
+) -> Result<Pixels, PipelineError> {
+    let numerator = jpeg_scale_numerator(info.width, info.height, target_w, target_h);
+    // libjpeg reports errors by unwinding out of the C code (the mozjpeg crate's contract).
+    let result = catch_unwind(AssertUnwindSafe(|| -> Result<Pixels, PipelineError> {
+        let mut decoder = Decompress::with_err(strict_error_mgr())
+            .from_mem(src)
+            .map_err(undecodable)?;
+        decoder.scale(numerator);
+        let layout = match decoder.color_space() {
+            ColorSpace::JCS_GRAYSCALE => Layout::Gray,
+            ColorSpace::JCS_CMYK | ColorSpace::JCS_YCCK => {
+                return Err(PipelineError::UnsupportedVariant("CMYK JPEG".into()));
+            }
+            _ => Layout::Rgb,
+        };
+        let mut started = match layout {
+            Layout::Gray => decoder.grayscale(),
+            _ => decoder.rgb(),
+        }
+        .map_err(undecodable)?;
+        let (width, height) = (started.width(), started.height());
+        let data = started.read_scanlines::<u8>().map_err(undecodable)?;
+        started.finish().map_err(undecodable)?;
+        let (Ok(width), Ok(height)) = (u32::try_from(width), u32::try_from(height)) else {
+            return Err(PipelineError::Undecodable("dimensions out of range".into()));
+        };
+        if data.len() != width as usize * height as usize * layout.channels() {
+            return Err(PipelineError::Undecodable(
+                "fewer scanlines than the header announced".into(),
+            ));
+        }
+        Ok(Pixels {
+            width,
+            height,
+            layout,
+            data,
+        })
+    }));
+    result.unwrap_or_else(|panic| Err(PipelineError::Undecodable(panic_message(panic))))
+}
+
+/// libjpeg's standard error manager, but warnings unwind like errors instead of being printed.
+fn strict_error_mgr() -> mozjpeg_sys::jpeg_error_mgr {
+    // SAFETY: jpeg_error_mgr is a plain C struct for which all-zero is a valid state, and jpeg_std_error
+    // fills in every field it uses before we override the two handlers.
+    let mut err: mozjpeg_sys::jpeg_error_mgr = unsafe { std::mem::zeroed() };
+    unsafe { mozjpeg_sys::jpeg_std_error(&mut err) };
+    err.error_exit = Some(unwind_on_error);
+    err.emit_message = Some(unwind_on_warning);
+    err
+}
+
+unsafe extern "C-unwind" fn unwind_on_error(cinfo: &mut mozjpeg_sys::jpeg_common_struct) {
+    std::panic::resume_unwind(Box::new(libjpeg_message(cinfo)));
+}
+
+unsafe extern "C-unwind" fn unwind_on_warning(
+    cinfo: &mut mozjpeg_sys::jpeg_common_struct,
+    level: std::os::raw::c_int,
+) {
+    // level < 0 is a warning ("corrupt data", "premature end of data"); >= 0 are trace messages.
+    if level < 0 {
+        std::panic::resume_unwind(Box::new(libjpeg_message(cinfo)));
+    }
+}
+
+fn libjpeg_message(cinfo: &mut mozjpeg_sys::jpeg_common_struct) -> String {
+    type FormatFn = unsafe extern "C-unwind" fn(&mut mozjpeg_sys::jpeg_common_struct, &[u8; 80]);
+    type FormatFnMut =
+        unsafe extern "C-unwind" fn(&mut mozjpeg_sys::jpeg_common_struct, &mut [u8; 80]);
+    let mut buffer = [0u8; 80];
+    // SAFETY: `err` points at the error manager we installed. The binding declares the buffer `&[u8; 80]`
+    // but libjpeg writes into it (at most JMSG_LENGTH_MAX = 80 bytes, NUL-terminated), so it is called
+    // through the same ABI with a mutable reference, as the mozjpeg crate itself does.
+    unsafe {
+        let Some(err) = cinfo.err.as_ref() else {
+            return "libjpeg error".into();
+        };
+        let code = err.msg_code;
+        let Some(format) = err.format_message else {
+            return format!("libjpeg error {code}");
+        };
+        let format = std::mem::transmute::<FormatFn, FormatFnMut>(format);
+        format(cinfo, &mut buffer);
+    }
+    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+    String::from_utf8_lossy(&buffer[..end]).into_owned()
+}
+
+fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
+    match panic.downcast::<String>() {
+        Ok(s) => *s,
+        Err(panic) => panic
+            .downcast_ref::<&str>()
+            .map_or_else(|| "decoder failed".into(), |s| (*s).to_string()),
+    }
+}
+
+fn undecodable(e: std::io::Error) -> PipelineError {
+    PipelineError::Undecodable(e.to_string())
+}
+
+fn decode_with_image(src: &[u8], format: image::ImageFormat) -> Result<Pixels, PipelineError> {
+    let image = image::load_from_memory_with_format(src, format).map_err(|e| match e {
+        image::ImageError::Unsupported(u) => PipelineError::UnsupportedVariant(u.to_string()),
+        other => PipelineError::Undecodable(other.to_string()),
+    })?;
+    let (width, height) = (image.width(), image.height());
+    let (layout, data) = match image {
+        DynamicImage::ImageLuma8(buf) => (Layout::Gray, buf.into_raw()),
+        DynamicImage::ImageRgb8(buf) => (Layout::Rgb, buf.into_raw()),
+        DynamicImage::ImageRgba8(buf) => (Layout::Rgba, buf.into_raw()),
+        other if other.color().has_alpha() => (Layout::Rgba, other.into_rgba8().into_raw()),
+        other if other.color().has_color() => (Layout::Rgb, other.into_rgb8().into_raw()),
+        other => (Layout::Gray, other.into_luma8().into_raw()),
+    };
+    Ok(Pixels {
+        width,
+        height,
+        layout,
+        data,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scale_is_the_smallest_that_covers_the_target() {
+        // 6028x3391 -> 600 wide: 1/8 gives 754x424, enough.
+        assert_eq!(jpeg_scale_numerator(6028, 3391, 600, 338), 1);
+        // 3264x2448 -> 900 wide: 2/8 gives 816, too small; 3/8 gives 1224.
+        assert_eq!(jpeg_scale_numerator(3264, 2448, 900, 675), 3);
+        // 4224x3168 -> 1600: 3/8 gives 1584, too small; 4/8 gives 2112.
+        assert_eq!(jpeg_scale_numerator(4224, 3168, 1600, 1200), 4);
+        // Same size or larger: full decode.
+        assert_eq!(jpeg_scale_numerator(100, 100, 100, 100), 8);
+        assert_eq!(jpeg_scale_numerator(100, 100, 200, 200), 8);
+    }
+}

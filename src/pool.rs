@@ -1,0 +1,116 @@
+//! The bounded CPU pool: decode, resize and encode run here, never on the async runtime.
+//!
+//! `workers` threads take jobs; at most `queue` more may wait. A job beyond that is refused at once with
+//! [`PoolError::Overloaded`] (503 + `Retry-After`), so a burst cannot pile up unbounded work and memory.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use tokio::sync::{Semaphore, oneshot};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PoolError {
+    #[error("all {0} CPU workers are busy and the queue is full")]
+    Overloaded(usize),
+    #[error("a CPU job panicked: {0}")]
+    Panicked(String),
+}
+
+pub struct CpuPool {
+    threads: rayon::ThreadPool,
+    workers: usize,
+    /// One permit per job running or waiting.
+    admission: Arc<Semaphore>,
+}
+
+impl CpuPool {
+    pub fn new(workers: usize, queue: usize) -> std::io::Result<CpuPool> {
+        let workers = workers.max(1);
+        let threads = rayon::ThreadPoolBuilder::new()
+            .num_threads(workers)
+            .thread_name(|i| format!("sizer-cpu-{i}"))
+            .build()
+            .map_err(std::io::Error::other)?;
+        Ok(CpuPool {
+            threads,
+            workers,
+            admission: Arc::new(Semaphore::new(workers + queue)),
+        })
+    }
+
+    /// Runs `job` on a worker and waits for it, or refuses it at once when the pool is full.
+    /// A panicking job becomes an error, and its slot is released either way.
+    pub async fn run<T, F>(&self, job: F) -> Result<T, PoolError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let permit = Arc::clone(&self.admission)
+            .try_acquire_owned()
+            .map_err(|_| PoolError::Overloaded(self.workers))?;
+        let (tx, rx) = oneshot::channel();
+        self.threads.spawn(move || {
+            let result = catch_unwind(AssertUnwindSafe(job));
+            drop(permit);
+            let _ = tx.send(result);
+        });
+        match rx.await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(panic)) => Err(PoolError::Panicked(
+                panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default(),
+            )),
+            Err(_) => Err(PoolError::Panicked("worker dropped the job".into())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    #[tokio::test]
+    async fn a_full_pool_refuses_instead_of_queueing() {
+        let pool = CpuPool::new(1, 1).unwrap();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let (started_tx, started_rx) = oneshot::channel::<()>();
+        let pool = Arc::new(pool);
+        let running = tokio::spawn({
+            let pool = Arc::clone(&pool);
+            async move {
+                pool.run(move || {
+                    started_tx.send(()).unwrap();
+                    release_rx.recv().unwrap();
+                })
+                .await
+            }
+        });
+        started_rx.await.unwrap();
+        // One running, one may wait, the third is refused.
+        let waiting = tokio::spawn({
+            let pool = Arc::clone(&pool);
+            async move { pool.run(|| 2).await }
+        });
+        while pool.admission.available_permits() > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let refused = pool.run(|| 3).await.err();
+        assert_eq!(refused, Some(PoolError::Overloaded(1)));
+        release_tx.send(()).unwrap();
+        assert_eq!(running.await.unwrap(), Ok(()));
+        assert_eq!(waiting.await.unwrap(), Ok(2));
+        assert_eq!(pool.run(|| 4).await, Ok(4));
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_is_an_error_and_frees_its_slot() {
+        let pool = CpuPool::new(1, 0).unwrap();
+        let result: Result<(), _> = pool.run(|| panic!("boom")).await;
+        assert_eq!(result, Err(PoolError::Panicked("boom".into())));
+        assert_eq!(pool.run(|| 1).await, Ok(1));
+    }
+}

@@ -1,0 +1,121 @@
+//! Builds the running service from a `Config`: the store, the CPU pool, the tiers, the router and the
+//! bound listener. Tests build it on port 0 and read the real port back.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::config::{Config, ConfigError, DEFAULT_ROOT, StoreKind};
+use crate::http::{self, AppState};
+use crate::pool::CpuPool;
+use crate::store::{FsStore, S3Store, Store, StoreError};
+use crate::telemetry::Metrics;
+use crate::variants::Variants;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {0}: {1}")]
+    Listen(SocketAddr, std::io::Error),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: Arc<AppState>,
+    store_description: String,
+}
+
+impl Application {
+    /// Opens the configured store and binds the listener.
+    pub async fn build(config: Config) -> Result<Application, StartupError> {
+        let store = open_store(&config).await?;
+        Application::build_with_store(config, store).await
+    }
+
+    /// As `build`, over a store the caller made (tests wrap the real stores to count calls).
+    pub async fn build_with_store(
+        config: Config,
+        store: Arc<dyn Store>,
+    ) -> Result<Application, StartupError> {
+        let pool = CpuPool::new(config.pool_workers(), config.pool.queue)?;
+        let store_description = store.describe();
+        let variants = Variants::new(&config, store, pool, Arc::new(Metrics::default()));
+        let listener = TcpListener::bind(config.server.listen)
+            .await
+            .map_err(|e| StartupError::Listen(config.server.listen, e))?;
+        let state = Arc::new(AppState::new(config, variants)?);
+        Ok(Application {
+            listener,
+            state,
+            store_description,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests and pending write-backs finish,
+    /// each within `server.shutdown_grace_ms`.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let Application {
+            listener,
+            state,
+            store_description,
+        } = self;
+        let grace = state.config.shutdown_grace();
+        tracing::info!(addr = %listener.local_addr()?, store = store_description, "sizer listening");
+        let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
+        let router = http::router(Arc::clone(&state));
+        let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stopping_tx.send(true);
+        });
+        let grace_elapsed = async move {
+            let _ = stopping_rx.wait_for(|&stopping| stopping).await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            served = serve => served?,
+            () = grace_elapsed => tracing::warn!("shutdown grace elapsed with requests still open; closing them"),
+        }
+        if !state.variants.drain_write_backs(grace).await {
+            tracing::warn!(
+                "shutdown grace elapsed with write-backs pending; those variants will be recomputed"
+            );
+        }
+        tracing::info!("sizer stopped");
+        Ok(())
+    }
+}
+
+/// Opens the store the configuration names.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartupError> {
+    Ok(match config.store.kind {
+        StoreKind::Fs => Arc::new(FsStore::open(resolve_root(&config.store.root))?),
+        StoreKind::S3 => Arc::new(S3Store::connect(&config.store).await),
+    })
+}
+
+/// The default root, `samples`, resolves against the working directory; a binary started elsewhere on the
+/// machine that built it falls back to the repository's own sample directory, so `sizer` alone always works.
+fn resolve_root(root: &Path) -> PathBuf {
+    if root == Path::new(DEFAULT_ROOT) && !root.is_dir() {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_ROOT);
+        if shipped.is_dir() {
+            return shipped;
+        }
+    }
+    root.to_path_buf()
+}

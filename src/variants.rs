@@ -1,0 +1,496 @@
+//! The tiers a variant is served from, fastest first: memory cache → the variant object under the copy
+//! prefix → computed from the original. Concurrent misses of one variant share one resolution (one copy
+//! read, one original read, one decode, one write). A computed variant is written back in the background.
+//!
+//! Knows nothing of HTTP. Never reads anything under the copy prefix as an original: `spec` guarantees
+//! `VariantSpec::source` is outside it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use moka::future::Cache;
+use tokio_util::task::TaskTracker;
+
+use crate::coalesce::Coalescer;
+use crate::config::Config;
+use crate::pipeline::{self, Format, Job, PipelineError};
+use crate::pool::{CpuPool, PoolError};
+use crate::spec::VariantSpec;
+use crate::store::{ByteStream, Store, StoreError, StoredObject};
+use crate::telemetry::Metrics;
+
+/// Which tier answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    Memory,
+    Copy,
+    Computed,
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Memory => "memory",
+            Tier::Copy => "copy",
+            Tier::Computed => "computed",
+        }
+    }
+}
+
+/// What is known of a variant without its body.
+#[derive(Debug, Clone)]
+pub struct VariantHead {
+    pub format: Format,
+    pub len: u64,
+    pub width: u32,
+    pub height: u32,
+    pub etag: Option<String>,
+    pub last_modified: Option<SystemTime>,
+}
+
+/// An encoded variant held whole, as the memory cache keeps it.
+#[derive(Debug)]
+pub struct Variant {
+    pub head: VariantHead,
+    pub bytes: Bytes,
+}
+
+impl Variant {
+    fn new(
+        bytes: Bytes,
+        format: Format,
+        width: u32,
+        height: u32,
+        last_modified: Option<SystemTime>,
+    ) -> Variant {
+        let etag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&bytes));
+        let head = VariantHead {
+            format,
+            len: bytes.len() as u64,
+            width,
+            height,
+            etag: Some(etag),
+            last_modified,
+        };
+        Variant { head, bytes }
+    }
+
+    /// A variant read back from the store; `None` when the object is not an image we could have written.
+    fn from_stored(bytes: Bytes, last_modified: Option<SystemTime>) -> Option<Variant> {
+        let info = pipeline::probe::probe(&bytes).ok()?;
+        Some(Variant::new(
+            bytes,
+            info.format,
+            info.width,
+            info.height,
+            last_modified,
+        ))
+    }
+}
+
+pub enum Body {
+    Whole(Bytes),
+    Stream(ByteStream),
+}
+
+/// A variant on its way to the client.
+pub struct Served {
+    pub tier: Tier,
+    pub head: VariantHead,
+    pub body: Body,
+}
+
+impl Served {
+    fn whole(variant: &Variant, tier: Tier) -> Served {
+        Served {
+            tier,
+            head: variant.head.clone(),
+            body: Body::Whole(variant.bytes.clone()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VariantError {
+    #[error("original '{0}' not found")]
+    OriginalNotFound(String),
+    #[error("original is {size} bytes, above the limit of {limit}")]
+    SourceTooLarge { size: u64, limit: u64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+}
+
+/// How a coalesced miss ended: a variant every waiter can share, or one too large to hold in memory,
+/// which each waiter streams from the copy tier itself.
+#[derive(Clone)]
+enum Resolved {
+    Whole(Arc<Variant>, Tier),
+    LargeInCopy,
+}
+
+pub struct Variants {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    memory: Option<Cache<String, Arc<Variant>>>,
+    flights: Arc<Coalescer<Result<Resolved, VariantError>>>,
+    pool: CpuPool,
+    write_backs: TaskTracker,
+    metrics: Arc<Metrics>,
+    copy_prefix: String,
+    max_item_bytes: u64,
+    max_source_bytes: u64,
+    max_source_pixels: u64,
+    allow_upscale: bool,
+    timeout: Duration,
+}
+
+impl Variants {
+    pub fn new(
+        config: &Config,
+        store: Arc<dyn Store>,
+        pool: CpuPool,
+        metrics: Arc<Metrics>,
+    ) -> Variants {
+        let memory = (config.cache.max_bytes > 0).then(|| {
+            Cache::builder()
+                .max_capacity(config.cache.max_bytes)
+                .weigher(|key: &String, v: &Arc<Variant>| {
+                    u32::try_from(key.len() + v.bytes.len()).unwrap_or(u32::MAX)
+                })
+                .build()
+        });
+        let inner = Inner {
+            store,
+            memory,
+            flights: Coalescer::new(),
+            pool,
+            write_backs: TaskTracker::new(),
+            metrics,
+            copy_prefix: config.keys.copy_prefix.clone(),
+            max_item_bytes: config.cache.max_item_bytes,
+            max_source_bytes: config.limits.max_source_bytes,
+            max_source_pixels: config.limits.max_source_pixels,
+            allow_upscale: config.widths.allow_upscale,
+            timeout: config.request_timeout(),
+        };
+        Variants {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The variant for `spec`, from the fastest tier that has it.
+    pub async fn get(&self, spec: &VariantSpec) -> Result<Served, VariantError> {
+        let inner = &self.inner;
+        let key = spec.variant_key(&inner.copy_prefix);
+        if let Some(memory) = &inner.memory
+            && let Some(variant) = memory.get(&key).await
+        {
+            Metrics::add(&inner.metrics.served_memory);
+            return Ok(Served::whole(&variant, Tier::Memory));
+        }
+        let work = Arc::clone(inner).resolve_miss(spec.clone(), key.clone());
+        let on_panic = |msg| Err(VariantError::Pool(PoolError::Panicked(msg)));
+        match inner.flights.run(&key, work, on_panic).await? {
+            Resolved::Whole(variant, tier) => {
+                Metrics::add(if tier == Tier::Copy {
+                    &inner.metrics.served_copy
+                } else {
+                    &inner.metrics.served_computed
+                });
+                Ok(Served::whole(&variant, tier))
+            }
+            Resolved::LargeInCopy => {
+                let object = inner.store.get(&key).await?;
+                let served = stream_stored(object).await?;
+                Metrics::add(&inner.metrics.served_copy);
+                Ok(served)
+            }
+        }
+    }
+
+    /// Waits up to `grace` for background write-backs; returns whether all finished.
+    pub async fn drain_write_backs(&self, grace: Duration) -> bool {
+        let tracker = &self.inner.write_backs;
+        tracker.close();
+        let pending = tracker.len();
+        if pending > 0 {
+            tracing::info!(pending, "waiting for variant write-backs");
+        }
+        tokio::time::timeout(grace, tracker.wait()).await.is_ok()
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+}
+
+impl Inner {
+    async fn resolve_miss(
+        self: Arc<Self>,
+        spec: VariantSpec,
+        key: String,
+    ) -> Result<Resolved, VariantError> {
+        match self.store.get(&key).await {
+            Ok(object) if object.size > self.max_item_bytes => return Ok(Resolved::LargeInCopy),
+            Ok(object) => {
+                let last_modified = object.last_modified;
+                match Variant::from_stored(object.read_all().await?, last_modified) {
+                    Some(variant) => {
+                        let variant = Arc::new(variant);
+                        self.remember(&key, &variant).await;
+                        return Ok(Resolved::Whole(variant, Tier::Copy));
+                    }
+                    // Not an image: a damaged object. Compute it afresh; the write-back replaces it.
+                    None => {
+                        tracing::warn!(key, "stored variant is not a readable image; recomputing")
+                    }
+                }
+            }
+            Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let variant = Arc::new(self.compute(&spec).await?);
+        self.remember(&key, &variant).await;
+        self.write_back(key, Arc::clone(&variant));
+        Ok(Resolved::Whole(variant, Tier::Computed))
+    }
+
+    async fn compute(&self, spec: &VariantSpec) -> Result<Variant, VariantError> {
+        let deadline = Instant::now() + self.timeout;
+        let original = match self.store.get(&spec.source).await {
+            Ok(object) => object,
+            Err(StoreError::NotFound) => {
+                return Err(VariantError::OriginalNotFound(spec.source.clone()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Metrics::add(&self.metrics.original_fetches);
+        if original.size > self.max_source_bytes {
+            return Err(VariantError::SourceTooLarge {
+                size: original.size,
+                limit: self.max_source_bytes,
+            });
+        }
+        let bytes = original.read_all().await?;
+        let job = Job {
+            width: spec.width,
+            quality: spec.quality,
+            format: None,
+            allow_upscale: self.allow_upscale,
+            max_pixels: self.max_source_pixels,
+            deadline: Some(deadline),
+        };
+        let encoded = self
+            .pool
+            .run(move || pipeline::process(&bytes, &job))
+            .await
+            .inspect_err(|e| {
+                if matches!(e, PoolError::Overloaded(_)) {
+                    Metrics::add(&self.metrics.overloaded);
+                }
+            })??;
+        Ok(Variant::new(
+            Bytes::from(encoded.bytes),
+            encoded.format,
+            encoded.width,
+            encoded.height,
+            Some(SystemTime::now()),
+        ))
+    }
+
+    async fn remember(&self, key: &str, variant: &Arc<Variant>) {
+        if let Some(memory) = &self.memory
+            && variant.head.len <= self.max_item_bytes
+        {
+            memory.insert(key.to_string(), Arc::clone(variant)).await;
+        }
+    }
+
+    /// Writes the variant under the copy prefix without holding up the response. A failure is logged and
+    /// counted; the client already has its image, and the next cold request will compute it again.
+    fn write_back(&self, key: String, variant: Arc<Variant>) {
+        let store = Arc::clone(&self.store);
+        let metrics = Arc::clone(&self.metrics);
+        self.write_backs.spawn(async move {
+            let content_type = variant.head.format.content_type();
+            match store.put(&key, variant.bytes.clone(), content_type).await {
+                Ok(()) => Metrics::add(&metrics.write_backs),
+                Err(e) => {
+                    Metrics::add(&metrics.write_back_failures);
+                    tracing::warn!(key, error = %e, "variant write-back failed");
+                }
+            }
+        });
+    }
+}
+
+/// Streams a large copy-tier object, reading just enough of its start to know its format and size.
+async fn stream_stored(object: StoredObject) -> Result<Served, VariantError> {
+    const HEADER_LIMIT: usize = 64 * 1024;
+    let StoredObject {
+        size,
+        last_modified,
+        etag,
+        mut body,
+    } = object;
+    let mut prefix: Vec<Bytes> = Vec::new();
+    let mut seen = Vec::new();
+    let info = loop {
+        if let Ok(info) = pipeline::probe::probe(&seen) {
+            break info;
+        }
+        match body.next().await {
+            Some(chunk) if seen.len() < HEADER_LIMIT => {
+                let chunk = chunk?;
+                seen.extend_from_slice(&chunk);
+                prefix.push(chunk);
+            }
+            _ => {
+                return Err(StoreError::Failed(
+                    "stored variant has no readable image header".into(),
+                )
+                .into());
+            }
+        }
+    };
+    let head = VariantHead {
+        format: info.format,
+        len: size,
+        width: info.width,
+        height: info.height,
+        etag: etag.map(|t| format!("\"{t}\"")),
+        last_modified,
+    };
+    let body = futures_util::stream::iter(prefix.into_iter().map(Ok))
+        .chain(body)
+        .boxed();
+    Ok(Served {
+        tier: Tier::Copy,
+        head,
+        body: Body::Stream(body),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::MemoryStore;
+
+    fn variants(store: Arc<MemoryStore>) -> Variants {
+        let config = Config::default();
+        Variants::new(
+            &config,
+            store,
+            CpuPool::new(1, 4).unwrap(),
+            Arc::new(Metrics::default()),
+        )
+    }
+
+    fn spec(width: u32) -> VariantSpec {
+        VariantSpec {
+            source: "a.png".into(),
+            width,
+            quality: 80,
+        }
+    }
+
+    fn png(width: u32, height: u32) -> Bytes {
+        let pixels = pipeline::Pixels {
+            width,
+            height,
+            layout: pipeline::Layout::Rgb,
+            data: vec![90; (width * height * 3) as usize],
+        };
+        Bytes::from(pipeline::encode::encode(&pixels, Format::Png, 80).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_damaged_stored_variant_is_recomputed_and_replaced() {
+        let store = Arc::new(MemoryStore::default());
+        store.put("a.png", png(40, 20), "image/png").await.unwrap();
+        store
+            .put(
+                "copy/a.png/w10_q80",
+                Bytes::from_static(b"\0\0 not an image"),
+                "image/png",
+            )
+            .await
+            .unwrap();
+        let variants = variants(Arc::clone(&store));
+        let served = variants.get(&spec(10)).await.unwrap();
+        assert_eq!(served.tier, Tier::Computed);
+        assert_eq!((served.head.width, served.head.height), (10, 5));
+        assert!(variants.drain_write_backs(Duration::from_secs(5)).await);
+        let rewritten = store
+            .objects
+            .lock()
+            .unwrap()
+            .get("copy/a.png/w10_q80")
+            .cloned()
+            .unwrap();
+        assert_eq!(Format::sniff(&rewritten), Some(Format::Png));
+    }
+
+    #[tokio::test]
+    async fn large_copy_tier_objects_are_streamed_not_cached() {
+        let store = Arc::new(MemoryStore::default());
+        let big = png(300, 300);
+        store
+            .put("copy/a.png/w300_q80", big.clone(), "image/png")
+            .await
+            .unwrap();
+        let mut config = Config::default();
+        config.cache.max_item_bytes = 64;
+        let variants = Variants::new(
+            &config,
+            store,
+            CpuPool::new(1, 4).unwrap(),
+            Arc::new(Metrics::default()),
+        );
+        for _ in 0..2 {
+            let served = variants.get(&spec(300)).await.unwrap();
+            assert_eq!(served.tier, Tier::Copy, "never promoted to memory");
+            assert_eq!(
+                (served.head.width, served.head.len),
+                (300, big.len() as u64)
+            );
+            let Body::Stream(mut stream) = served.body else {
+                panic!("expected a stream")
+            };
+            let mut streamed = Vec::new();
+            while let Some(chunk) = stream.next().await {
+                streamed.extend_from_slice(&chunk.unwrap());
+            }
+            assert_eq!(streamed, big);
+        }
+    }
+
+    #[tokio::test]
+    async fn errors_are_not_cached_and_write_nothing() {
+        let store = Arc::new(MemoryStore::default());
+        store
+            .put(
+                "a.png",
+                Bytes::from_static(b"\x89PNG\r\n\x1a\n truncated"),
+                "image/png",
+            )
+            .await
+            .unwrap();
+        let variants = variants(Arc::clone(&store));
+        assert!(matches!(
+            variants.get(&spec(10)).await,
+            Err(VariantError::Pipeline(_))
+        ));
+        assert!(variants.drain_write_backs(Duration::from_secs(5)).await);
+        assert_eq!(store.objects.lock().unwrap().len(), 1);
+    }
+}

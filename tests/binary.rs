@@ -1,0 +1,93 @@
+//! The `sizer` binary itself: the embedded default serves the shipped samples; `resize` runs the pipeline.
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::decoded_size;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn the_binary_serves_the_embedded_samples_and_stops_on_sigterm() {
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sizer"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sizer starts");
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/w/300/images/path.jpg");
+    let mut response = None;
+    for _ in 0..100 {
+        if let Ok(res) = client.get(&url).send().await {
+            response = Some(res);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let res = response.expect("the service answered");
+    assert_eq!(res.status(), 200);
+    assert_eq!(decoded_size(&res.bytes().await.unwrap()), (300, 188));
+    assert_eq!(
+        client
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success(), "graceful exit on SIGTERM: {exit}");
+}
+
+#[test]
+fn resize_command_writes_the_server_pipeline_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.webp");
+    let input = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/images/path.jpg");
+    let status = Command::new(env!("CARGO_BIN_EXE_sizer"))
+        .args([
+            "resize",
+            input.to_str().unwrap(),
+            out.to_str().unwrap(),
+            "--width",
+            "600",
+            "--format",
+            "webp",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let bytes = std::fs::read(&out).unwrap();
+    assert_eq!(
+        image::guess_format(&bytes).unwrap(),
+        image::ImageFormat::WebP
+    );
+    assert_eq!(decoded_size(&bytes), (600, 375));
+
+    let bad = Command::new(env!("CARGO_BIN_EXE_sizer"))
+        .args(["resize", "/nonexistent.jpg", "/tmp/x.jpg", "--width", "10"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("nonexistent"));
+}
