@@ -426,6 +426,53 @@ mod tests {
     }
 
     #[test]
+    fn file_then_environment_then_flags() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "sizer.toml",
+                "[widths]\nallowed = [300, 600, 900]\nmax = 2000\n[cache]\nmax_bytes = 5\n",
+            )?;
+            jail.set_env("SIZER_CACHE__MAX_BYTES", "1024");
+            jail.set_env("SIZER_KEYS__SOURCE_PREFIXES", "[\"images/\", \"media\"]");
+            jail.set_env("SIZER_SERVER__LISTEN", "0.0.0.0:9000");
+            let flags = Overrides {
+                listen: Some("127.0.0.1:7000".parse().unwrap()),
+                ..Default::default()
+            };
+            let c =
+                Config::load(Some(Path::new("sizer.toml")), &flags).map_err(|e| e.to_string())?;
+            assert_eq!(c.widths.allowed, vec![300, 600, 900]);
+            assert_eq!(c.widths.max, 2000);
+            assert_eq!(c.cache.max_bytes, 1024, "environment beats the file");
+            assert_eq!(
+                c.keys.source_prefixes,
+                vec!["images/".to_string(), "media/".to_string()]
+            );
+            assert_eq!(
+                c.server.listen.to_string(),
+                "127.0.0.1:7000",
+                "flags beat the environment"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_and_missing_files_are_errors() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("typo.toml", "[cache]\nmax_byte = 5\n")?;
+            let err = Config::load(Some(Path::new("typo.toml")), &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("max_byte"), "{err}");
+            assert!(Config::load(Some(Path::new("nope.toml")), &Overrides::default()).is_err());
+            jail.set_env("SIZER_CACHE__MAX_BYTES", "lots");
+            assert!(Config::load(None, &Overrides::default()).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
     fn overrides_select_the_store() {
         let mut c = Config::default();
         c.apply(&Overrides {
