@@ -426,6 +426,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's closure must return figment's own Error.
     fn file_then_environment_then_flags() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(
@@ -458,6 +459,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's closure must return figment's own Error.
     fn unknown_keys_and_missing_files_are_errors() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("typo.toml", "[cache]\nmax_byte = 5\n")?;
