@@ -12,7 +12,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 /// Every tunable of the service. Field docs are the reference; README's configuration table repeats them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
@@ -118,89 +118,81 @@ pub struct PoolConfig {
     pub queue: usize,
 }
 
-impl Default for Config {
+impl Default for ServerConfig {
     fn default() -> Self {
-        Config {
-            server: ServerConfig {
-                listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-                request_timeout_ms: 15_000,
-                shutdown_grace_ms: 30_000,
-            },
-            store: StoreConfig {
-                kind: StoreKind::Fs,
-                root: PathBuf::from(DEFAULT_ROOT),
-                bucket: String::new(),
-                endpoint: String::new(),
-                region: String::new(),
-            },
-            keys: KeysConfig {
-                copy_prefix: "copy/".into(),
-                source_prefixes: Vec::new(),
-            },
-            widths: WidthsConfig {
-                allowed: Vec::new(),
-                max: 4096,
-                allow_upscale: false,
-            },
-            limits: LimitsConfig {
-                max_source_bytes: 50 << 20,
-                max_source_pixels: 100_000_000,
-            },
-            output: OutputConfig {
-                quality: 80,
-                cache_control: "public, max-age=31536000, immutable".into(),
-                error_cache_control: "no-store".into(),
-            },
-            cache: CacheConfig {
-                max_bytes: 256 << 20,
-                max_item_bytes: 8 << 20,
-            },
-            pool: PoolConfig {
-                workers: 0,
-                queue: 16,
-            },
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            request_timeout_ms: 15_000,
+            shutdown_grace_ms: 30_000,
         }
     }
 }
 
-impl Default for ServerConfig {
-    fn default() -> Self {
-        Config::default().server
-    }
-}
 impl Default for StoreConfig {
     fn default() -> Self {
-        Config::default().store
+        StoreConfig {
+            kind: StoreKind::Fs,
+            root: PathBuf::from(DEFAULT_ROOT),
+            bucket: String::new(),
+            endpoint: String::new(),
+            region: String::new(),
+        }
     }
 }
+
 impl Default for KeysConfig {
     fn default() -> Self {
-        Config::default().keys
+        KeysConfig {
+            copy_prefix: "copy/".into(),
+            source_prefixes: Vec::new(),
+        }
     }
 }
+
 impl Default for WidthsConfig {
     fn default() -> Self {
-        Config::default().widths
+        WidthsConfig {
+            allowed: Vec::new(),
+            max: 4096,
+            allow_upscale: false,
+        }
     }
 }
+
 impl Default for LimitsConfig {
     fn default() -> Self {
-        Config::default().limits
+        LimitsConfig {
+            max_source_bytes: 50 << 20,
+            max_source_pixels: 100_000_000,
+        }
     }
 }
+
 impl Default for OutputConfig {
     fn default() -> Self {
-        Config::default().output
+        OutputConfig {
+            quality: 80,
+            cache_control: "public, max-age=31536000, immutable".into(),
+            error_cache_control: "no-store".into(),
+        }
     }
 }
+
 impl Default for CacheConfig {
     fn default() -> Self {
-        Config::default().cache
+        CacheConfig {
+            max_bytes: 256 << 20,
+            max_item_bytes: 8 << 20,
+        }
     }
 }
+
 impl Default for PoolConfig {
     fn default() -> Self {
-        Config::default().pool
+        PoolConfig {
+            workers: 0,
+            queue: 16,
+        }
     }
 }
 

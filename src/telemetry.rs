@@ -36,9 +36,9 @@ pub async fn log_request(request: Request, next: Next) -> Response {
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     let status = response.status().as_u16();
     if response.status().is_server_error() {
-        tracing::warn!(%method, %path, status, tier, ms = format_args!("{ms:.1}"), "request");
+        tracing::warn!(%method, %path, status, %tier, ms = format_args!("{ms:.2}"), "request");
     } else {
-        tracing::info!(%method, %path, status, tier, ms = format_args!("{ms:.1}"), "request");
+        tracing::info!(%method, %path, status, %tier, ms = format_args!("{ms:.2}"), "request");
     }
     response
 }
