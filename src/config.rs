@@ -231,7 +231,13 @@ impl Config {
             }
             figment = figment.merge(Toml::file(file));
         }
-        figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__"));
+        // Only `SIZER_SECTION__KEY` variables: every setting lives in a section, so a typo inside one is
+        // still refused, while other tools' `SIZER_*` variables (a benchmark's SIZER_BIN) are not settings.
+        figment = figment.merge(
+            Env::prefixed(ENV_PREFIX)
+                .filter(|key| key.as_str().contains("__"))
+                .split("__"),
+        );
         let mut config: Config = figment
             .extract()
             .map_err(|e| ConfigError::Load(Box::new(e)))?;
@@ -445,6 +451,23 @@ mod tests {
                 c.server.listen.to_string(),
                 "127.0.0.1:7000",
                 "flags beat the environment"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's closure must return figment's own Error.
+    fn variables_outside_a_section_are_not_settings() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SIZER_BIN", "/usr/local/bin/sizer");
+            jail.set_env("SIZER_PORT", "8080");
+            let c = Config::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(c, Config::default());
+            jail.set_env("SIZER_CACHE__MAX_BYTE", "1");
+            assert!(
+                Config::load(None, &Overrides::default()).is_err(),
+                "a typo inside a section is refused"
             );
             Ok(())
         });

@@ -1,6 +1,7 @@
 //! Bytes to pixels. JPEG goes through libjpeg-turbo (mozjpeg) and is decoded directly at the smallest
 //! DCT scale (n/8) that still covers the target size: most of the cost of a large JPEG is skipped.
-//! PNG, WebP and GIF (first frame) go through the `image` crate.
+//! WebP goes through libwebp, whose decoder rescales while it decodes, so the full-size image is never
+//! held. PNG, GIF (first frame) and animated WebP (first frame) go through the `image` crate.
 //!
 //! Corrupt data is an error, never grey pixels: libjpeg's warnings (a truncated file, a corrupt segment)
 //! abort the decode, as sharp does by default.
@@ -23,7 +24,7 @@ pub fn decode(
     match info.format {
         Format::Jpeg => decode_jpeg(src, info, target_w, target_h),
         Format::Png => decode_with_image(src, image::ImageFormat::Png),
-        Format::WebP => decode_with_image(src, image::ImageFormat::WebP),
+        Format::WebP => decode_webp(src, info, target_w, target_h),
         Format::Gif => decode_with_image(src, image::ImageFormat::Gif),
     }
 }
@@ -147,6 +148,83 @@ fn undecodable(e: std::io::Error) -> PipelineError {
     PipelineError::Undecodable(e.to_string())
 }
 
+/// Size libwebp decodes to: twice the target, so the final Lanczos3 step still has detail to work with
+/// (libwebp's own rescaler is an area average), or the full size when that is smaller.
+pub fn webp_decode_size(src_w: u32, src_h: u32, target_w: u32, target_h: u32) -> (u32, u32) {
+    let (w, h) = (target_w.saturating_mul(2), target_h.saturating_mul(2));
+    if w >= src_w || h >= src_h {
+        (src_w, src_h)
+    } else {
+        (w, h)
+    }
+}
+
+fn decode_webp(
+    src: &[u8],
+    info: &ImageInfo,
+    target_w: u32,
+    target_h: u32,
+) -> Result<Pixels, PipelineError> {
+    use libwebp_sys as webp;
+    let status_error = |what: &str, status: webp::VP8StatusCode| {
+        PipelineError::Undecodable(format!("webp {what}: {status:?}"))
+    };
+    // SAFETY: plain C structs, initialised by libwebp's own init function before use; `src` outlives the
+    // calls; the output buffer is ours (`is_external_memory`), sized exactly for stride * height bytes.
+    unsafe {
+        let mut config: webp::WebPDecoderConfig = std::mem::zeroed();
+        if webp::WebPInitDecoderConfigInternal(&mut config, webp::WEBP_DECODER_ABI_VERSION as i32)
+            == 0
+        {
+            return Err(PipelineError::Undecodable(
+                "libwebp version mismatch".into(),
+            ));
+        }
+        let status = webp::WebPGetFeatures(src.as_ptr(), src.len(), &mut config.input);
+        if status != webp::VP8StatusCode::VP8_STATUS_OK {
+            return Err(status_error("header", status));
+        }
+        if config.input.has_animation != 0 {
+            return decode_with_image(src, image::ImageFormat::WebP);
+        }
+        let layout = if config.input.has_alpha != 0 {
+            Layout::Rgba
+        } else {
+            Layout::Rgb
+        };
+        let (width, height) = webp_decode_size(info.width, info.height, target_w, target_h);
+        if (width, height) != (info.width, info.height) {
+            config.options.use_scaling = 1;
+            config.options.scaled_width = width as i32;
+            config.options.scaled_height = height as i32;
+        }
+        let stride = width as usize * layout.channels();
+        let mut data = vec![0u8; stride * height as usize];
+        config.output.colorspace = if layout == Layout::Rgba {
+            webp::WEBP_CSP_MODE::MODE_RGBA
+        } else {
+            webp::WEBP_CSP_MODE::MODE_RGB
+        };
+        config.output.is_external_memory = 1;
+        config.output.u.RGBA = webp::WebPRGBABuffer {
+            rgba: data.as_mut_ptr(),
+            stride: stride as i32,
+            size: data.len(),
+        };
+        let status = webp::WebPDecode(src.as_ptr(), src.len(), &mut config);
+        webp::WebPFreeDecBuffer(&mut config.output);
+        if status != webp::VP8StatusCode::VP8_STATUS_OK {
+            return Err(status_error("data", status));
+        }
+        Ok(Pixels {
+            width,
+            height,
+            layout,
+            data,
+        })
+    }
+}
+
 fn decode_with_image(src: &[u8], format: image::ImageFormat) -> Result<Pixels, PipelineError> {
     let image = image::load_from_memory_with_format(src, format).map_err(|e| match e {
         image::ImageError::Unsupported(u) => PipelineError::UnsupportedVariant(u.to_string()),
@@ -172,6 +250,30 @@ fn decode_with_image(src: &[u8], format: image::ImageFormat) -> Result<Pixels, P
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn webp_decodes_at_twice_the_target_or_full_size() {
+        assert_eq!(webp_decode_size(2056, 3088, 600, 901), (1200, 1802));
+        assert_eq!(webp_decode_size(1000, 500, 600, 300), (1000, 500));
+    }
+
+    #[test]
+    fn truncated_webp_is_undecodable() {
+        let pixels = Pixels {
+            width: 64,
+            height: 64,
+            layout: Layout::Rgb,
+            data: vec![120; 64 * 64 * 3],
+        };
+        let bytes = crate::pipeline::encode::encode(&pixels, Format::WebP, 80).unwrap();
+        let info = crate::pipeline::probe::probe(&bytes).unwrap();
+        assert_eq!(decode(&bytes, &info, 32, 32).unwrap().width, 64);
+        let cut = &bytes[..bytes.len() / 2];
+        assert!(matches!(
+            decode(cut, &info, 32, 32),
+            Err(PipelineError::Undecodable(_))
+        ));
+    }
 
     #[test]
     fn scale_is_the_smallest_that_covers_the_target() {

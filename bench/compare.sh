@@ -1,0 +1,356 @@
+#!/usr/bin/env bash
+# sizer against its peers, side by side in one run, as ONE markdown report on stdout.
+#
+# usage:  bench/compare.sh                 (from anywhere; full run: the build, then about 4 minutes on 2 cores)
+#         QUICK=1 bench/compare.sh         (smoke test: ITER=3, SECS=3, under a minute after the build)
+# env:    ITER   engine iterations per workload, and runs per whole-process timing (default 15; QUICK: 3)
+#         SECS   seconds per HTTP load test (default 20; QUICK: 3)
+#         SHARP_DIR, THUMBOR_VENV   peers (default /tmp/peers/sharp, /tmp/peers/thumbor-venv);
+#                setup.sh is run if a peer or tool is missing, and anything still missing prints "n/a"
+#         SHARED   the shared tree (default: ../shared beside the repo); REPORT: where a copy of the report is
+#                kept (default /tmp/peers/compare-report.md). Progress goes to stderr.
+#
+# What it measures, and why:
+#   1. Engine: the W1–W6 workloads (shared/bench/workloads.json) through sizer's pipeline in process
+#      (examples/engine_table.rs) and through sharp/libvips (shared/bench/sharp-engine.js), one thread each,
+#      median CPU ms and output bytes, plus SSIM of both outputs against one full-precision reference
+#      (bench/ssim.py), so that speed and size are read at a known quality. Geometric mean of the CPU
+#      ratios over the six workloads.
+#   2. Decode floor: whole-process `djpeg -scale 1/8` on the W1 input (the least any JPEG shrink-on-load
+#      resizer can do), against whole-process `sizer resize --width 600` and `vipsthumbnail -s 600x`,
+#      median wall time with hyperfine (a bash loop if hyperfine is missing).
+#   3. HTTP cold: shared/bench/run-http.sh (every request a never-asked variant) for sizer, the sharp
+#      server and thumbor at concurrency 2 and 8. run-http.sh is called once per concurrency, so every
+#      server starts fresh and sizer starts with an empty variant store: cold-urls.lua restarts its URL
+#      sequence in each wrk run, so a second concurrency in the same sizer process would hit sizer's
+#      caches while the peers (which cache nothing) recompute. Sizer's peak RSS (VmHWM) is sampled meanwhile.
+#   4. HTTP hot: nginx serving the W1 600w JPEG statically (shared/bench/nginx-hot.sh) against sizer
+#      serving the same variant from its memory tier, same wrk flags (-t 2 -c 32 --latency).
+# Ratios are the numbers to quote (sizer / peer, same run, same machine); absolute times move with load.
+# Everything listens on 127.0.0.1 only, and every server started here is stopped on exit (trap).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+SHARED=${SHARED:-$(cd "$repo/../shared" 2>/dev/null && pwd || echo /work/shared)}
+BENCH=$SHARED/bench
+IMAGES=$SHARED/testdata/images
+WORKLOADS=$BENCH/workloads.json
+PEERS=${PEERS:-/tmp/peers}
+if [ "${QUICK:-0}" = 1 ]; then ITER=${ITER:-3}; SECS=${SECS:-3}; fi
+ITER=${ITER:-15}; SECS=${SECS:-20}
+SHARP_DIR=${SHARP_DIR:-$PEERS/sharp}
+THUMBOR_VENV=${THUMBOR_VENV:-$PEERS/thumbor-venv}
+REPORT=${REPORT:-$PEERS/compare-report.md}
+# Same keys as run-http.sh's default; passed explicitly so sizer's root and the URLs agree.
+KEYS=kleiber-6028x3391.jpg,dragonfly-4224x3168.jpg,picos-3264x2448.jpg,path-2560x1600.jpg
+W1_IN=$IMAGES/kleiber-6028x3391.jpg
+
+log() { echo "[compare] $*" >&2; }
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+wait_port() { for _ in $(seq 150); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.2; done; return 1; }
+
+mkdir -p "$PEERS"
+work=$(mktemp -d /tmp/sizer-compare.XXXXXX)
+mkdir -p "$work/out"
+bg_pids=()   # everything started in the background here; killed (with its children) on exit
+
+# Kill a process and all its descendants, by pid only.
+kill_tree() {
+  local p=$1 c
+  kill "$p" 2>/dev/null || true
+  for c in $(pgrep -P "$p" 2>/dev/null); do kill_tree "$c"; done
+}
+cleanup() {
+  local p
+  for p in "${bg_pids[@]}"; do kill_tree "$p"; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- peers and build -------------------------------------------------------------------------------
+missing=()
+[ -d "$SHARP_DIR/node_modules/sharp" ] || missing+=(sharp)
+[ -x "$THUMBOR_VENV/bin/thumbor" ] || missing+=(thumbor)
+for t in vipsthumbnail djpeg wrk nginx node; do have "$t" || missing+=("$t"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "missing: ${missing[*]}; running $BENCH/setup.sh"
+  PEERS=$PEERS "$BENCH/setup.sh" >&2 || log "setup.sh failed; going on with what is there"
+fi
+sharp_ok=0; thumbor_ok=0
+have node && node -e "require('$SHARP_DIR/node_modules/sharp')" >/dev/null 2>&1 && sharp_ok=1
+"$THUMBOR_VENV/bin/python" -c 'import thumbor' >/dev/null 2>&1 && thumbor_ok=1
+
+log "building sizer (cargo build --release --example engine_table --bin sizer)"
+(cd "$repo" && cargo build --release --example engine_table --bin sizer) >&2
+target=${CARGO_TARGET_DIR:-$repo/target}
+case $target in /*) ;; *) target=$repo/$target ;; esac
+SIZER=$target/release/sizer
+ENGINE_TABLE=$target/release/examples/engine_table
+
+# --- header ------------------------------------------------------------------------------------------
+commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
+[ -n "$(git -C "$repo" status --porcelain 2>/dev/null)" ] && commit="$commit (+ uncommitted changes in the working tree)"
+ver() { "$@" 2>&1 | head -1 || true; }
+v_sharp=n/a; [ $sharp_ok = 1 ] && v_sharp=$(node -e "const s=require('$SHARP_DIR/node_modules/sharp'); console.log('sharp ' + s.versions.sharp + ' / libvips ' + s.versions.vips)")
+v_thumbor=n/a; [ $thumbor_ok = 1 ] && v_thumbor="thumbor $("$THUMBOR_VENV/bin/python" -c 'import thumbor; print(thumbor.__version__)')"
+v_vips=n/a; have vipsthumbnail && v_vips="vipsthumbnail ($(ver vipsthumbnail --vips-version))"
+v_djpeg=n/a; have djpeg && v_djpeg="djpeg ($(ver djpeg -version))"
+v_nginx=n/a; have nginx && v_nginx=$(ver /usr/sbin/nginx -v | sed 's/^nginx version: //')
+v_wrk=n/a; have wrk && v_wrk=$(ver wrk -v | awk '{print $1, $2}')
+v_hf=n/a; have hyperfine && v_hf=$(ver hyperfine --version)
+
+R=$work/report.md
+{
+  echo "# sizer vs peers — $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo
+  echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
+  echo "- sizer: $("$SIZER" --version 2>/dev/null || echo sizer), commit $commit, $(rustc --version 2>/dev/null || echo rustc ?)"
+  echo "- peers: $v_sharp (node $(node --version 2>/dev/null || echo n/a)); $v_thumbor; $v_vips; $v_djpeg; $v_nginx"
+  echo "- tools: $v_wrk; $v_hf"
+  echo "- settings: ITER=$ITER (engine iterations and whole-process runs), SECS=$SECS (per HTTP test)$([ "${QUICK:-0}" = 1 ] && echo ', QUICK=1 smoke test: numbers are noisy')"
+  echo
+} >"$R"
+
+# --- 1. engine table ---------------------------------------------------------------------------------
+log "engine: sizer, ITER=$ITER"
+"$ENGINE_TABLE" "$WORKLOADS" "$IMAGES" "$ITER" "$work/out" >"$work/engine-sizer.md"
+: >"$work/engine-sharp.md"
+if [ $sharp_ok = 1 ]; then
+  log "engine: sharp, ITER=$ITER"
+  rm -f "$PEERS"/out-sharp-W*.*   # so that a stale output can never be scored
+  if SHARP_DIR=$SHARP_DIR node "$BENCH/sharp-engine.js" "$IMAGES" "$ITER" >"$work/engine-sharp.md" 2>"$work/engine-sharp.err"; then
+    cp "$PEERS"/out-sharp-W*.* "$work/out/" 2>/dev/null || true
+  else
+    log "sharp-engine.js failed: $(tail -1 "$work/engine-sharp.err")"
+  fi
+fi
+log "SSIM"
+python3 "$here/ssim.py" "$WORKLOADS" "$IMAGES" "sizer=$work/out/out-sizer-{id}.{ext}" \
+  "sharp=$work/out/out-sharp-{id}.{ext}" --tsv >"$work/ssim.tsv" || log "ssim.py failed"
+
+python3 - "$WORKLOADS" "$work/engine-sizer.md" "$work/engine-sharp.md" "$work/ssim.tsv" "$ITER" >>"$R" <<'PY'
+import json, math, sys
+work = json.load(open(sys.argv[1]))
+def table(path):
+    rows = {}
+    try:
+        for line in open(path):
+            f = [x.strip() for x in line.strip().strip("|").split("|")]
+            if len(f) == 5 and f[0].startswith("W"):
+                rows[f[0]] = {"engine": f[1], "wall": float(f[2]), "cpu": float(f[3]), "bytes": int(f[4])}
+    except OSError:
+        pass
+    return rows
+sizer, sharp = table(sys.argv[2]), table(sys.argv[3])
+ssim = {}
+try:
+    for line in open(sys.argv[4]).read().splitlines()[1:]:
+        i, eng, s, *_ = line.split("\t")
+        ssim[(i, eng)] = float(s) if s not in ("n/a", "error") else None
+except OSError:
+    pass
+na = "n/a"
+fmt = lambda v, f: na if v is None else format(v, f)
+ratio = lambda a, b: None if a is None or b in (None, 0) else a / b
+print(f"## Engine: W1–W6, one thread, in process (median of {sys.argv[5]} runs after 2 warm-ups)")
+print()
+print("| id | workload | sizer cpu ms | sharp cpu ms | cpu sizer/sharp | sizer bytes | sharp bytes | bytes sizer/sharp | sizer SSIM | sharp SSIM | SSIM sizer−sharp |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
+logs = []
+for w in work:
+    i = w["id"]; a = sizer.get(i, {}); b = sharp.get(i, {})
+    cr = ratio(a.get("cpu"), b.get("cpu")); br = ratio(a.get("bytes"), b.get("bytes"))
+    sa, sb = ssim.get((i, "sizer")), ssim.get((i, "sharp"))
+    if cr: logs.append(math.log(cr))
+    print(f"| {i} | {w['in']} → {w['width']}w {w['format']} | {fmt(a.get('cpu'), '.1f')} | {fmt(b.get('cpu'), '.1f')} | {fmt(cr, '.2f')} "
+          f"| {fmt(a.get('bytes'), 'd')} | {fmt(b.get('bytes'), 'd')} | {fmt(br, '.2f')} "
+          f"| {fmt(sa, '.4f')} | {fmt(sb, '.4f')} | {fmt(None if sa is None or sb is None else sa - sb, '+.4f')} |")
+print()
+gm = fmt(math.exp(sum(logs) / len(logs)) if logs else None, ".2f")
+print(f"**Geometric mean of cpu sizer/sharp over {len(logs)} of {len(work)} workloads: {gm}** (below 1: sizer uses less CPU).")
+eng = lambda t: next(iter(t.values()))["engine"] if t else na
+print()
+print(f"Engines: {eng(sizer)}; {eng(sharp)}. SSIM: luma, against a float Lanczos resize of the full-resolution original "
+      "(alpha composited over mid-grey), bench/ssim.py. W4: the input's alpha is fully opaque, so W4 does not exercise alpha; "
+      "and sharp-engine.js passes quality 80 to PNG, which makes sharp quantise to a palette (lossy), so read W4 bytes with its SSIM.")
+print()
+PY
+
+# --- 2. decode floor ---------------------------------------------------------------------------------
+log "decode floor: whole-process timings, $ITER runs each"
+W1_OUT=$work/w1-600.jpg
+"$SIZER" resize "$W1_IN" "$W1_OUT" --width 600
+names=(); cmds=()
+if have djpeg; then names+=("djpeg -scale 1/8"); cmds+=("djpeg -scale 1/8 -outfile /dev/null $W1_IN"); fi
+names+=("sizer resize --width 600"); cmds+=("$SIZER resize $W1_IN $work/w1-timed.jpg --width 600")
+if have vipsthumbnail; then names+=("vipsthumbnail -s 600x [Q=80]"); cmds+=("vipsthumbnail $W1_IN -s 600x -o $work/w1-vips.jpg[Q=80]"); fi
+: >"$work/floor.tsv"   # name \t median wall ms \t mean user+sys ms
+if have hyperfine; then
+  hargs=(); for c in "${cmds[@]}"; do hargs+=("$c"); done
+  if hyperfine -N --warmup 1 --runs "$ITER" --style none --export-json "$work/floor.json" "${hargs[@]}" >/dev/null 2>"$work/floor.err"; then
+    python3 - "$work/floor.json" "${names[@]}" >"$work/floor.tsv" <<'PY'
+import json, sys
+res = json.load(open(sys.argv[1]))["results"]
+for name, r in zip(sys.argv[2:], res):
+    print(f"{name}\t{r['median'] * 1000:.1f}\t{(r['user'] + r['system']) * 1000:.1f}")
+PY
+  else
+    log "hyperfine failed: $(tail -1 "$work/floor.err")"
+  fi
+  timer="hyperfine -N, 1 warm-up, $ITER runs; wall median, user+sys mean"
+else
+  for k in "${!cmds[@]}"; do
+    ts=()
+    for _ in $(seq "$ITER"); do
+      t0=$(date +%s%N); ${cmds[$k]} >/dev/null 2>&1 || true; t1=$(date +%s%N); ts+=($(( (t1 - t0) / 1000 )))
+    done
+    med=$(printf '%s\n' "${ts[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.1f", a[int((NR+1)/2)]/1000}')
+    printf '%s\t%s\tn/a\n' "${names[$k]}" "$med" >>"$work/floor.tsv"
+  done
+  timer="bash loop, $ITER runs; wall median"
+fi
+{
+  echo "## Decode floor: W1 input ($(basename "$W1_IN")), whole process ($timer)"
+  echo
+  echo "| command | wall ms (median) | cpu ms (user+sys) | wall / djpeg |"
+  echo "|---|---|---|---|"
+  awk -F'\t' '{n[NR]=$1; w[NR]=$2; c[NR]=$3} $1 ~ /^djpeg/ {d=$2}
+    END {for (i=1;i<=NR;i++) printf "| %s | %s | %s | %s |\n", n[i], w[i], c[i], (d>0 ? sprintf("%.2f", w[i]/d) : "n/a")}' "$work/floor.tsv"
+  grep -q . "$work/floor.tsv" || echo "| (no timings) | n/a | n/a | n/a |"
+  awk -F'\t' '$1 ~ /^sizer/ {s=$2} $1 ~ /^vips/ {v=$2} END {if (s && v) printf "\nsizer resize / vipsthumbnail (wall): %.2f\n", s/v}' "$work/floor.tsv"
+  echo
+} >>"$R"
+
+# --- 3. HTTP cold --------------------------------------------------------------------------------------
+SIZER_PORT=$(free_port)
+cold_root=$work/cold-root
+# run-http.sh starts "$SIZER_BIN" with no arguments; this wrapper records sizer's pid for the RSS sampler
+# and starts every run with an empty variant store. (SIZER_BIN and SIZER_PORT are not sizer settings:
+# sizer reads only SIZER_<SECTION>__<KEY> variables.)
+cat >"$work/sizer-wrap.sh" <<EOF
+#!/bin/sh
+rm -rf "$cold_root/copy"
+echo \$\$ >"$work/sizer.pid"
+exec "$SIZER"
+EOF
+chmod +x "$work/sizer-wrap.sh"
+mkdir -p "$cold_root"
+for k in ${KEYS//,/ }; do cp "$IMAGES/$k" "$cold_root/"; done
+
+# Print the peak RSS (max of VmHWM and sampled VmRSS, in kB) of the pid in $1's file, until it exits.
+sample_rss() {
+  local pidfile=$1 out=$2 pid peak=0 v
+  for _ in $(seq 600); do [ -s "$pidfile" ] && break; sleep 0.1; done
+  pid=$(cat "$pidfile" 2>/dev/null) || return 0
+  while [ -r "/proc/$pid/status" ]; do
+    v=$(awk '/^VmHWM|^VmRSS/ {if ($2 > m) m = $2} END {print m + 0}' "/proc/$pid/status" 2>/dev/null || echo 0)
+    [ "${v:-0}" -gt "$peak" ] && peak=$v && echo "$peak" >"$out"
+    sleep 0.2
+  done
+}
+
+cold_ok=0
+if have wrk; then
+  for p in 8091 8092 "$SIZER_PORT"; do port_busy "$p" && log "port $p is busy: the peer on it will be skipped"; done
+  peer_env=()
+  if [ $sharp_ok = 1 ] && ! port_busy 8091; then peer_env+=("SHARP_DIR=$SHARP_DIR"); fi
+  if [ $thumbor_ok = 1 ] && ! port_busy 8092; then peer_env+=("THUMBOR_VENV=$THUMBOR_VENV"); fi
+  : >"$work/cold.md"
+  for c in 2 8; do
+    log "HTTP cold: concurrency $c, ${SECS}s per server"
+    rm -f "$work/sizer.pid" "$work/rss-$c"
+    env -u SHARP_DIR -u THUMBOR_VENV "${peer_env[@]}" IMAGES="$IMAGES" KEYS="$KEYS" \
+      SIZER_BIN="$work/sizer-wrap.sh" SIZER_PORT="$SIZER_PORT" SIZER_STORE__ROOT="$cold_root" \
+      SIZER_SERVER__LISTEN="127.0.0.1:$SIZER_PORT" RUST_LOG=warn \
+      "$BENCH/run-http.sh" "$SECS" "$c" >"$work/cold-$c.md" 2>"$work/cold-$c.err" &
+    rpid=$!; bg_pids+=("$rpid")
+    sample_rss "$work/sizer.pid" "$work/rss-$c" &
+    spid=$!; bg_pids+=("$spid")
+    if wait "$rpid"; then
+      cold_ok=1; grep -E '^\| [a-z]+ \| [0-9]' "$work/cold-$c.md" >>"$work/cold.md" || true
+    else
+      log "run-http.sh at concurrency $c failed: $(tail -1 "$work/cold-$c.err")"
+    fi
+    wait "$spid" 2>/dev/null || true
+  done
+fi
+{
+  echo "## HTTP cold: every request a new variant (run-http.sh, ${SECS}s per server and concurrency, 4 keys)"
+  echo
+  echo "| server | conc | req/s | p50 ms | p99 ms | non-2xx |"
+  echo "|---|---|---|---|---|---|"
+  if [ -s "$work/cold.md" ]; then cat "$work/cold.md"; else echo "| n/a | n/a | n/a | n/a | n/a | n/a |"; fi
+  echo
+  echo "| conc | req/s sizer/sharp | req/s sizer/thumbor | sizer peak RSS |"
+  echo "|---|---|---|---|"
+  for c in 2 8; do
+    awk -F'|' -v c="$c" -v rss="$(cat "$work/rss-$c" 2>/dev/null || echo)" '
+      { gsub(/ /, ""); } $3 == c { r[$2] = $4 + 0 }
+      function q(a, b) { return (a > 0 && b > 0) ? sprintf("%.2f", a / b) : "n/a" }
+      END { printf "| %s | %s | %s | %s |\n", c, q(r["sizer"], r["sharp"]), q(r["sizer"], r["thumbor"]),
+            (rss > 0 ? sprintf("%.0f MiB", rss / 1024) : "n/a") }' "$work/cold.md"
+  done
+  echo
+  echo "Each concurrency is a separate run-http.sh call with freshly started servers and an empty sizer variant store," \
+       "so sizer never answers from a cache here. Peak RSS: sizer's VmHWM over that run (it also holds cold variants in its memory tier)." \
+       "p50/p99 as wrk prints them."
+  echo
+} >>"$R"
+
+# --- 4. HTTP hot -----------------------------------------------------------------------------------------
+hot_nginx="n/a|n/a|n/a"; hot_sizer="n/a|n/a|n/a"; hot_note=""
+parse_wrk() { awk '/Requests\/sec/ {r=$2} $1=="50%" {p50=$2} $1=="99%" {p99=$2} END {printf "%s|%s|%s", r ? r : "n/a", p50 ? p50 : "n/a", p99 ? p99 : "n/a"}'; }
+if have wrk && have nginx; then
+  log "HTTP hot: nginx static, ${SECS}s"
+  "$BENCH/nginx-hot.sh" "$W1_OUT" "$SECS" 32 >"$work/hot-nginx.txt" 2>"$work/hot-nginx.err" & npid=$!; bg_pids+=("$npid")
+  if wait "$npid"; then
+    hot_nginx=$(sed -nE 's/^nginx static: ([^ ]+) req\/s, p50 ([^,]+), p99 (.+)$/\1|\2|\3/p' "$work/hot-nginx.txt")
+  else
+    log "nginx-hot.sh failed: $(tail -1 "$work/hot-nginx.err")"
+  fi
+fi
+if have wrk; then
+  log "HTTP hot: sizer memory tier, ${SECS}s"
+  hot_root=$work/hot-root; mkdir -p "$hot_root"; cp "$W1_IN" "$hot_root/"
+  hport=$(free_port)
+  RUST_LOG=warn "$SIZER" serve --root "$hot_root" --listen "127.0.0.1:$hport" >"$work/hot-sizer.log" 2>&1 & hpid=$!; bg_pids+=("$hpid")
+  url="http://127.0.0.1:$hport/w/600/$(basename "$W1_IN")"
+  if wait_port "$hport"; then
+    tier=""
+    for _ in 1 2 3 4 5; do
+      tier=$(curl -s -o "$work/hot-body.jpg" -D - "$url" | tr -d '\r' | awk -F': ' 'tolower($1)=="sizer-tier" {print $2}')
+      [ "$tier" = memory ] && break
+    done
+    if [ "$tier" = memory ]; then
+      cmp -s "$work/hot-body.jpg" "$W1_OUT" && same="byte-identical to" || same="differs from"
+      hot_note="Warm-up reached sizer-tier: memory; the served variant ($(stat -c %s "$work/hot-body.jpg") bytes) is $same the \`sizer resize\` file nginx serves ($(stat -c %s "$W1_OUT") bytes)."
+      hot_sizer=$(wrk -t 2 -c 32 -d "${SECS}s" --latency "$url" 2>&1 | parse_wrk)
+      after=$(curl -s -o /dev/null -D - "$url" | tr -d '\r' | awk -F': ' 'tolower($1)=="sizer-tier" {print $2}')
+      hot_note="$hot_note After the load test the tier was still: ${after:-?}."
+    else
+      hot_note="Warm-up never got a memory hit (last sizer-tier: ${tier:-none}); sizer hot not measured."
+    fi
+  else
+    hot_note="sizer did not start for the hot test: $(tail -1 "$work/hot-sizer.log")"
+  fi
+  kill_tree "$hpid"; wait "$hpid" 2>/dev/null || true
+fi
+{
+  echo "## HTTP hot: the W1 600w JPEG, \`wrk -t 2 -c 32 -d ${SECS}s --latency\`"
+  echo
+  echo "| server | req/s | p50 | p99 |"
+  echo "|---|---|---|---|"
+  IFS='|' read -r a b c <<<"$hot_nginx"; echo "| nginx static (nginx-hot.sh) | $a | $b | $c |"
+  IFS='|' read -r d e f <<<"$hot_sizer"; echo "| sizer memory tier | $d | $e | $f |"
+  echo
+  awk -v s="$d" -v n="$a" 'BEGIN {printf "req/s sizer/nginx: %s\n", (s + 0 > 0 && n + 0 > 0) ? sprintf("%.2f", s / n) : "n/a"}'
+  [ -n "$hot_note" ] && { echo; echo "$hot_note"; }
+} >>"$R"
+
+cp "$R" "$REPORT" 2>/dev/null && log "report also saved to $REPORT"
+cat "$R"

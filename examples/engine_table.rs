@@ -1,0 +1,79 @@
+//! The engine side of `bench/compare.sh`: runs the shared workloads through sizer's pipeline in process,
+//! one thread, and prints the same table as `../shared/bench/sharp-engine.js` (median wall and CPU ms,
+//! output bytes). Outputs are written to `OUT_DIR/out-sizer-W*.{jpg,webp,png}` for the SSIM check.
+//!
+//! usage: cargo run --release --example engine_table -- WORKLOADS_JSON IMAGES_DIR [ITER] [OUT_DIR]
+
+use std::time::Instant;
+
+use sizer::pipeline::{self, Format, Job};
+
+fn cpu_ms() -> f64 {
+    // SAFETY: getrusage only writes into the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let ms = |t: libc::timeval| t.tv_sec as f64 * 1000.0 + t.tv_usec as f64 / 1000.0;
+    ms(usage.ru_utime) + ms(usage.ru_stime)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 3 {
+        eprintln!("usage: engine_table WORKLOADS_JSON IMAGES_DIR [ITER] [OUT_DIR]");
+        std::process::exit(2);
+    }
+    let workloads: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&args[1]).expect("workloads file"))
+            .expect("workloads JSON");
+    let dir = std::path::PathBuf::from(&args[2]);
+    let iter: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(15);
+    let out_dir = std::path::PathBuf::from(args.get(4).map_or("/tmp/peers", String::as_str));
+    std::fs::create_dir_all(&out_dir).expect("output dir");
+
+    println!("| id | engine | wall ms (median) | cpu ms (median) | out bytes |");
+    println!("|---|---|---|---|---|");
+    for w in workloads.as_array().expect("a list of workloads") {
+        let id = w["id"].as_str().expect("id");
+        let input = std::fs::read(dir.join(w["in"].as_str().expect("in"))).expect("input image");
+        let (format, ext) = match w["format"].as_str().expect("format") {
+            "jpeg" => (Format::Jpeg, "jpg"),
+            "webp" => (Format::WebP, "webp"),
+            "png" => (Format::Png, "png"),
+            other => panic!("format {other}"),
+        };
+        let job = Job {
+            width: w["width"].as_u64().expect("width") as u32,
+            quality: 80,
+            format: Some(format),
+            allow_upscale: false,
+            max_pixels: 200_000_000,
+            deadline: None,
+        };
+        let (mut walls, mut cpus) = (Vec::new(), Vec::new());
+        let mut out = None;
+        for i in 0..iter + 2 {
+            let (c0, t0) = (cpu_ms(), Instant::now());
+            let encoded = pipeline::process(&input, &job).expect("workload processes");
+            let (wall, cpu) = (t0.elapsed().as_secs_f64() * 1000.0, cpu_ms() - c0);
+            if i >= 2 {
+                walls.push(wall);
+                cpus.push(cpu);
+            }
+            out = Some(encoded.bytes);
+        }
+        let out = out.expect("at least one run");
+        std::fs::write(out_dir.join(format!("out-sizer-{id}.{ext}")), &out).expect("write output");
+        println!(
+            "| {id} | sizer {} | {:.1} | {:.1} | {} |",
+            env!("CARGO_PKG_VERSION"),
+            median(walls),
+            median(cpus),
+            out.len()
+        );
+    }
+}
