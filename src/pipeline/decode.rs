@@ -48,6 +48,14 @@ fn decode_jpeg(
     target_h: u32,
 ) -> Result<Pixels, PipelineError> {
     let numerator = jpeg_scale_numerator(info.width, info.height, target_w, target_h);
+    if numerator == 1 {
+        match catch_unwind(AssertUnwindSafe(|| progressive_dc_only(src))) {
+            Ok(Ok(Some(pixels))) => return Ok(pixels),
+            Ok(Ok(None)) => {} // not progressive: the DC values are interleaved with everything else
+            Ok(Err(e)) => return Err(e),
+            Err(panic) => return Err(PipelineError::Undecodable(panic_message(panic))),
+        }
+    }
     // libjpeg reports errors by unwinding out of the C code (the mozjpeg crate's contract).
     let result = catch_unwind(AssertUnwindSafe(|| -> Result<Pixels, PipelineError> {
         let mut decoder = Decompress::with_err(strict_error_mgr())
@@ -85,6 +93,104 @@ fn decode_jpeg(
         })
     }));
     result.unwrap_or_else(|panic| Err(PipelineError::Undecodable(panic_message(panic))))
+}
+
+/// At 1/8 scale every 8x8 block becomes one pixel, its DC coefficient: nothing else is read. A progressive
+/// JPEG sends the DC coefficients of the whole image in its first scan(s), so libjpeg's buffered-image mode
+/// can output the 1/8 image as soon as those arrive and skip the AC scans, most of the file. (A DC scan
+/// sent with a point transform lacks the lowest bit of each DC value until its refinement scan, an error
+/// of at most one step of the DC quantiser, invisible at thumbnail size.)
+///
+/// `None` when the file is not progressive. Must run inside `catch_unwind` (libjpeg errors unwind).
+fn progressive_dc_only(src: &[u8]) -> Result<Option<Pixels>, PipelineError> {
+    use mozjpeg_sys::*;
+    const JPEG_REACHED_EOI: i32 = 2;
+    const JPEG_SCAN_COMPLETED: i32 = 4;
+
+    /// Frees libjpeg's memory also when an error unwinds through here.
+    struct Decompressor {
+        cinfo: Box<jpeg_decompress_struct>,
+        _err: Box<jpeg_error_mgr>,
+    }
+    impl Drop for Decompressor {
+        fn drop(&mut self) {
+            // SAFETY: created by jpeg_create_decompress below; destroy is valid in any state.
+            unsafe { jpeg_destroy_decompress(&mut self.cinfo) };
+        }
+    }
+
+    let size = std::os::raw::c_ulong::try_from(src.len())
+        .map_err(|_| PipelineError::Undecodable("too large".into()))?;
+    // SAFETY: the structs are zeroed then initialised by libjpeg itself; `src` outlives the decompressor;
+    // the scanline pointers handed to jpeg_read_scanlines point into `data`, one row of output_width *
+    // output_components bytes each, which is the size libjpeg writes.
+    unsafe {
+        let mut err = Box::new(strict_error_mgr());
+        let mut cinfo: Box<jpeg_decompress_struct> = Box::new(std::mem::zeroed());
+        cinfo.common.err = &mut *err;
+        jpeg_create_decompress(&mut *cinfo);
+        let mut d = Decompressor { cinfo, _err: err };
+        let cinfo = &mut *d.cinfo;
+        jpeg_mem_src(cinfo, src.as_ptr(), size);
+        jpeg_read_header(cinfo, 1);
+        if jpeg_has_multiple_scans(cinfo) == 0 {
+            return Ok(None);
+        }
+        let layout = match cinfo.jpeg_color_space {
+            J_COLOR_SPACE::JCS_GRAYSCALE => Layout::Gray,
+            J_COLOR_SPACE::JCS_CMYK | J_COLOR_SPACE::JCS_YCCK => return Ok(None),
+            _ => Layout::Rgb,
+        };
+        cinfo.out_color_space = if layout == Layout::Gray {
+            J_COLOR_SPACE::JCS_GRAYSCALE
+        } else {
+            J_COLOR_SPACE::JCS_RGB
+        };
+        cinfo.scale_num = 1;
+        cinfo.scale_denom = 8;
+        cinfo.buffered_image = 1;
+        cinfo.do_block_smoothing = 0;
+        jpeg_start_decompress(cinfo);
+        // coef_bits[c][k] is -1 until some scan has delivered coefficient k of component c; it exists
+        // only for progressive files (multi-scan sequential files have none: not our case).
+        let coef_bits = cinfo.coef_bits as *const [std::os::raw::c_int; 64];
+        if coef_bits.is_null() {
+            return Ok(None);
+        }
+        let components = usize::try_from(cinfo.num_components).unwrap_or(0);
+        let dc_complete = || (0..components).all(|c| (*coef_bits.add(c))[0] >= 0);
+        loop {
+            match jpeg_consume_input(cinfo) {
+                JPEG_REACHED_EOI => break,
+                JPEG_SCAN_COMPLETED if dc_complete() => break,
+                _ => {}
+            }
+        }
+        if !dc_complete() {
+            return Err(PipelineError::Undecodable(
+                "progressive JPEG without DC coefficients".into(),
+            ));
+        }
+        jpeg_start_output(cinfo, cinfo.input_scan_number);
+        let (width, height) = (cinfo.output_width, cinfo.output_height);
+        let row = width as usize * layout.channels();
+        let mut data = vec![0u8; row * height as usize];
+        while cinfo.output_scanline < height {
+            let start = cinfo.output_scanline as usize * row;
+            let mut line = data[start..].as_mut_ptr();
+            if jpeg_read_scanlines(cinfo, &mut line, 1) != 1 {
+                return Err(PipelineError::Undecodable("short read of scanlines".into()));
+            }
+        }
+        // The rest of the file (the AC scans) is deliberately not read.
+        jpeg_abort_decompress(cinfo);
+        Ok(Some(Pixels {
+            width,
+            height,
+            layout,
+            data,
+        }))
+    }
 }
 
 /// libjpeg's standard error manager, but warnings unwind like errors instead of being printed.
@@ -250,6 +356,118 @@ fn decode_with_image(src: &[u8], format: image::ImageFormat) -> Result<Pixels, P
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A progressive JPEG of a smooth gradient, through libjpeg's own encoder.
+    fn progressive_jpeg(width: usize, height: usize) -> Vec<u8> {
+        let data: Vec<u8> = (0..width * height)
+            .flat_map(|i| {
+                [
+                    (i % width * 255 / width) as u8,
+                    (i / width * 255 / height) as u8,
+                    90,
+                ]
+            })
+            .collect();
+        let mut compress = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
+        compress.set_size(width, height);
+        compress.set_quality(85.0);
+        compress.set_progressive_mode();
+        let mut started = compress.start_compress(Vec::new()).unwrap();
+        started.write_scanlines(&data).unwrap();
+        started.finish().unwrap()
+    }
+
+    fn full_scan_decode_at_eighth(src: &[u8]) -> Vec<u8> {
+        let mut d = Decompress::with_err(strict_error_mgr())
+            .from_mem(src)
+            .unwrap();
+        d.scale(1);
+        let mut s = d.rgb().unwrap();
+        let v: Vec<u8> = s.read_scanlines().unwrap();
+        s.finish().unwrap();
+        v
+    }
+
+    #[test]
+    fn progressive_dc_only_matches_a_full_decode_at_an_eighth() {
+        let src = progressive_jpeg(640, 480);
+        let fast = catch_unwind(|| progressive_dc_only(&src))
+            .unwrap()
+            .unwrap()
+            .expect("progressive");
+        assert_eq!(
+            (fast.width, fast.height, fast.layout),
+            (80, 60, Layout::Rgb)
+        );
+        let reference = full_scan_decode_at_eighth(&src);
+        let worst = fast
+            .data
+            .iter()
+            .zip(&reference)
+            .map(|(a, b)| a.abs_diff(*b))
+            .max()
+            .unwrap();
+        assert!(
+            worst <= 6,
+            "DC-only output differs from the full decode by up to {worst}"
+        );
+    }
+
+    #[test]
+    fn progressive_dc_only_leaves_baseline_files_alone() {
+        let pixels = Pixels {
+            width: 64,
+            height: 64,
+            layout: Layout::Rgb,
+            data: vec![100; 64 * 64 * 3],
+        };
+        let baseline = crate::pipeline::encode::encode(&pixels, Format::Jpeg, 80).unwrap();
+        assert!(
+            catch_unwind(|| progressive_dc_only(&baseline))
+                .unwrap()
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn the_ac_scans_are_not_read_at_an_eighth() {
+        // Cut in the AC scans: the full-scan decoder reports the truncation, the DC-only path never gets there.
+        let src = progressive_jpeg(640, 480);
+        let cut = &src[..src.len() * 6 / 10];
+        assert!(catch_unwind(|| full_scan_decode_at_eighth(cut)).is_err());
+        let fast = catch_unwind(|| progressive_dc_only(cut))
+            .unwrap()
+            .unwrap()
+            .expect("progressive");
+        assert_eq!((fast.width, fast.height), (80, 60));
+    }
+
+    #[test]
+    fn decode_takes_the_dc_only_path_for_progressive_thumbnails() {
+        // Through the public entry point: a file cut in its AC scans still decodes at 1/8 ...
+        let src = progressive_jpeg(640, 480);
+        let cut = &src[..src.len() * 6 / 10];
+        let info = crate::pipeline::probe::probe(&src).unwrap();
+        assert_eq!(decode(cut, &info, 80, 60).unwrap().width, 80);
+        // ... and is refused as soon as a larger scale needs the AC coefficients it lacks.
+        assert!(matches!(
+            decode(cut, &info, 160, 120),
+            Err(PipelineError::Undecodable(_))
+        ));
+    }
+
+    #[test]
+    fn progressive_file_cut_before_its_dc_scan_ends_is_undecodable() {
+        let src = progressive_jpeg(640, 480);
+        let info = crate::pipeline::probe::probe(&src).unwrap();
+        // Keep the headers and a sliver of the first scan only.
+        let cut = &src[..src.len() / 20];
+        assert!(matches!(
+            decode(cut, &info, 80, 60),
+            Err(PipelineError::Undecodable(_))
+        ));
+    }
 
     #[test]
     fn webp_decodes_at_twice_the_target_or_full_size() {
