@@ -48,16 +48,14 @@ fn decode_jpeg(
     target_h: u32,
 ) -> Result<Pixels, PipelineError> {
     let numerator = jpeg_scale_numerator(info.width, info.height, target_w, target_h);
-    if numerator == 1 {
-        match catch_unwind(AssertUnwindSafe(|| progressive_dc_only(src))) {
-            Ok(Ok(Some(pixels))) => return Ok(pixels),
-            Ok(Ok(None)) => {} // not progressive: the DC values are interleaved with everything else
-            Ok(Err(e)) => return Err(e),
-            Err(panic) => return Err(PipelineError::Undecodable(panic_message(panic))),
-        }
-    }
     // libjpeg reports errors by unwinding out of the C code (the mozjpeg crate's contract).
     let result = catch_unwind(AssertUnwindSafe(|| -> Result<Pixels, PipelineError> {
+        if numerator == 1 {
+            // `None`: not progressive, so the DC values are interleaved with everything else.
+            if let Some(pixels) = progressive_dc_only(src)? {
+                return Ok(pixels);
+            }
+        }
         let mut decoder = Decompress::with_err(strict_error_mgr())
             .from_mem(src)
             .map_err(undecodable)?;
