@@ -40,12 +40,8 @@ fn main() {
     for w in workloads.as_array().expect("a list of workloads") {
         let id = w["id"].as_str().expect("id");
         let input = std::fs::read(dir.join(w["in"].as_str().expect("in"))).expect("input image");
-        let (format, ext) = match w["format"].as_str().expect("format") {
-            "jpeg" => (Format::Jpeg, "jpg"),
-            "webp" => (Format::WebP, "webp"),
-            "png" => (Format::Png, "png"),
-            other => panic!("format {other}"),
-        };
+        let format =
+            Format::from_name(w["format"].as_str().expect("format")).expect("a known format");
         let job = Job {
             width: w["width"].as_u64().expect("width") as u32,
             quality: 80,
@@ -67,7 +63,11 @@ fn main() {
             out = Some(encoded.bytes);
         }
         let out = out.expect("at least one run");
-        std::fs::write(out_dir.join(format!("out-sizer-{id}.{ext}")), &out).expect("write output");
+        std::fs::write(
+            out_dir.join(format!("out-sizer-{id}.{}", format.extension())),
+            &out,
+        )
+        .expect("write output");
         println!(
             "| {id} | sizer {} | {:.1} | {:.1} | {} |",
             env!("CARGO_PKG_VERSION"),

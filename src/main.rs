@@ -91,15 +91,10 @@ fn serve(args: ServeArgs) -> Result<(), String> {
 fn resize(args: ResizeArgs) -> Result<(), String> {
     let format = match args.format.as_deref() {
         None => None,
-        Some("jpeg" | "jpg") => Some(Format::Jpeg),
-        Some("png") => Some(Format::Png),
-        Some("webp") => Some(Format::WebP),
-        Some("gif") => Some(Format::Gif),
-        Some(other) => {
-            return Err(format!(
-                "unknown format '{other}': use jpeg, png, webp or gif"
-            ));
-        }
+        Some(name) => Some(
+            Format::from_name(name)
+                .ok_or_else(|| format!("unknown format '{name}': use jpeg, png, webp or gif"))?,
+        ),
     };
     if args.width == 0 {
         return Err("--width must be at least 1".into());

@@ -24,6 +24,27 @@ impl Format {
         }
     }
 
+    /// The format a user names (`jpeg`/`jpg`, `png`, `webp`, `gif`), as the CLI and the workloads spell it.
+    pub fn from_name(name: &str) -> Option<Format> {
+        match name.to_ascii_lowercase().as_str() {
+            "jpeg" | "jpg" => Some(Format::Jpeg),
+            "png" => Some(Format::Png),
+            "webp" => Some(Format::WebP),
+            "gif" => Some(Format::Gif),
+            _ => None,
+        }
+    }
+
+    /// The usual file extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Jpeg => "jpg",
+            Format::Png => "png",
+            Format::WebP => "webp",
+            Format::Gif => "gif",
+        }
+    }
+
     /// Recognises an encoded image by its magic bytes.
     pub fn sniff(bytes: &[u8]) -> Option<Format> {
         match bytes {
@@ -114,6 +135,16 @@ mod tests {
         assert_eq!(Format::sniff(b"GIF89a"), Some(Format::Gif));
         assert_eq!(Format::sniff(b"<html>"), None);
         assert_eq!(Format::sniff(b""), None);
+    }
+
+    #[test]
+    fn formats_are_named_as_users_spell_them() {
+        assert_eq!(Format::from_name("JPG"), Some(Format::Jpeg));
+        assert_eq!(Format::from_name("webp"), Some(Format::WebP));
+        assert_eq!(Format::from_name("tiff"), None);
+        for f in [Format::Jpeg, Format::Png, Format::WebP, Format::Gif] {
+            assert_eq!(Format::from_name(f.extension()), Some(f));
+        }
     }
 
     #[test]
