@@ -99,7 +99,7 @@ fn resize(args: ResizeArgs) -> Result<(), String> {
     if args.width == 0 {
         return Err("--width must be at least 1".into());
     }
-    let src = std::fs::read(&args.input).map_err(|e| format!("{}: {e}", args.input.display()))?;
+    let src = read_input(&args.input).map_err(|e| format!("{}: {e}", args.input.display()))?;
     let limits = Config::default().limits;
     let job = Job {
         width: args.width,
@@ -114,4 +114,40 @@ fn resize(args: ResizeArgs) -> Result<(), String> {
     std::fs::write(&args.output, &out.bytes)
         .map_err(|e| format!("{}: {e}", args.output.display()))?;
     Ok(())
+}
+
+/// The CLI's input bytes. A regular file is mapped rather than copied into a fresh buffer: a one-shot
+/// process would otherwise fault in and zero a page per 4 KiB of input before decoding starts (W1's
+/// 4.4 MB original: system time 6.9 ms copied, 3.0 ms mapped). Anything that cannot be mapped (a pipe,
+/// /dev/stdin, an empty file) is read. The pipeline sees the same `&[u8]` either way.
+enum Input {
+    Mapped(memmap2::Mmap),
+    Read(Vec<u8>),
+}
+
+impl std::ops::Deref for Input {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Input::Mapped(map) => map,
+            Input::Read(bytes) => bytes,
+        }
+    }
+}
+
+fn read_input(path: &std::path::Path) -> std::io::Result<Input> {
+    let mut file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    if meta.is_file() && meta.len() > 0 {
+        // SAFETY: the map is read-only and private to this short-lived process. Should another
+        // process truncate the file while it is being decoded, the process gets SIGBUS, the same
+        // contract as other mapping tools (ripgrep); the server never maps its store's files.
+        if let Ok(map) = unsafe { memmap2::Mmap::map(&file) } {
+            return Ok(Input::Mapped(map));
+        }
+    }
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut bytes)?;
+    Ok(Input::Read(bytes))
 }

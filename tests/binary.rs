@@ -91,3 +91,41 @@ fn resize_command_writes_the_server_pipeline_output() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("nonexistent"));
 }
+
+#[test]
+fn resize_reads_a_pipe_as_well_as_a_mapped_file() {
+    // A regular file is memory-mapped; a pipe cannot be, and is read instead. Same bytes out.
+    let dir = tempfile::tempdir().unwrap();
+    let input = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/images/path.jpg");
+    let mapped = dir.path().join("mapped.jpg");
+    let piped = dir.path().join("piped.jpg");
+    let run = |from: &str, to: &std::path::Path, stdin: Stdio| {
+        Command::new(env!("CARGO_BIN_EXE_sizer"))
+            .args(["resize", from, to.to_str().unwrap(), "--width", "300"])
+            .stdin(stdin)
+            .status()
+            .unwrap()
+    };
+    assert!(run(input.to_str().unwrap(), &mapped, Stdio::null()).success());
+    let file = std::fs::File::open(&input).unwrap();
+    let mut cat = Command::new("cat")
+        .stdin(file)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pipe = Stdio::from(cat.stdout.take().unwrap());
+    assert!(run("/dev/stdin", &piped, pipe).success());
+    assert!(cat.wait().unwrap().success());
+    let (a, b) = (std::fs::read(&mapped).unwrap(), std::fs::read(&piped).unwrap());
+    assert_eq!(decoded_size(&a), (300, 188));
+    assert!(a == b, "the piped input gave different output");
+
+    let empty = dir.path().join("empty.jpg");
+    std::fs::write(&empty, b"").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sizer"))
+        .args(["resize", empty.to_str().unwrap(), "/dev/null", "--width", "10"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("empty.jpg"));
+}
