@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use sizer::pipeline::{self, Format, Job};
+use sizer::pipeline::{self, Format, Job, PngMode};
 
 fn shared_dir() -> PathBuf {
     std::env::var_os("SIZER_BENCH_SHARED")
@@ -42,17 +42,29 @@ fn workloads(c: &mut Criterion) {
             .expect("a known format");
         let src =
             std::fs::read(shared.join("testdata/images").join(input)).expect("workload input");
-        let job = Job {
-            width,
-            quality: 80,
-            format: Some(format),
-            allow_upscale: false,
-            max_pixels: 100_000_000,
-            deadline: None,
+        // PNG workloads run in both PNG modes; palette is the one comparable with sharp's "quality 80".
+        let modes: &[(PngMode, &str)] = if format == Format::Png {
+            &[
+                (PngMode::Palette, "_palette"),
+                (PngMode::Lossless, "_lossless"),
+            ]
+        } else {
+            &[(PngMode::Lossless, "")]
         };
-        group.bench_function(format!("{id}_{input}_{width}w_{format:?}"), |b| {
-            b.iter(|| pipeline::process(&src, &job).expect("workload processes"))
-        });
+        for &(png, suffix) in modes {
+            let job = Job {
+                width,
+                quality: 80,
+                png,
+                format: Some(format),
+                allow_upscale: false,
+                max_pixels: 100_000_000,
+                deadline: None,
+            };
+            group.bench_function(format!("{id}_{input}_{width}w_{format:?}{suffix}"), |b| {
+                b.iter(|| pipeline::process(&src, &job).expect("workload processes"))
+            });
+        }
     }
     group.finish();
 }

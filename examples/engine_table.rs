@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use sizer::pipeline::{self, Format, Job};
+use sizer::pipeline::{self, Format, Job, PngMode};
 
 fn cpu_ms() -> f64 {
     // SAFETY: getrusage only writes into the struct it is given.
@@ -34,6 +34,12 @@ fn main() {
     let iter: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(15);
     let out_dir = std::path::PathBuf::from(args.get(4).map_or("/tmp/peers", String::as_str));
     std::fs::create_dir_all(&out_dir).expect("output dir");
+    // sharp-engine.js passes quality 80 to PNG as well, which makes sharp write a palette PNG; the
+    // like-for-like default is therefore sizer's palette mode. PNG=lossless measures the other mode.
+    let png_mode = match std::env::var("PNG").as_deref() {
+        Ok("lossless") => PngMode::Lossless,
+        _ => PngMode::Palette,
+    };
 
     println!("| id | engine | wall ms (median) | cpu ms (median) | out bytes |");
     println!("|---|---|---|---|---|");
@@ -45,6 +51,7 @@ fn main() {
         let job = Job {
             width: w["width"].as_u64().expect("width") as u32,
             quality: 80,
+            png: png_mode,
             format: Some(format),
             allow_upscale: false,
             max_pixels: 200_000_000,

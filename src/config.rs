@@ -11,6 +11,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+use crate::pipeline::PngMode;
+
 /// Every tunable of the service. Field docs are the reference; README's configuration table repeats them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -94,6 +96,9 @@ pub struct LimitsConfig {
 pub struct OutputConfig {
     /// Encoder quality for JPEG and WebP, 1-100. Part of every variant key.
     pub quality: u8,
+    /// PNG output: `lossless`, or `palette` (at most 256 colours, dithered; about a quarter of the
+    /// bytes). Part of every variant key.
+    pub png: PngMode,
     /// `Cache-Control` of successful image responses.
     pub cache_control: String,
     /// `Cache-Control` of error responses.
@@ -172,6 +177,7 @@ impl Default for OutputConfig {
     fn default() -> Self {
         OutputConfig {
             quality: 80,
+            png: PngMode::Lossless,
             cache_control: "public, max-age=31536000, immutable".into(),
             error_cache_control: "no-store".into(),
         }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use sizer::config::{Config, Overrides};
-use sizer::pipeline::{self, Format, Job};
+use sizer::pipeline::{self, Format, Job, PngMode};
 use sizer::{Application, shutdown, telemetry};
 
 #[derive(Parser)]
@@ -52,6 +52,9 @@ struct ResizeArgs {
     /// Encoder quality for JPEG and WebP, 1-100.
     #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u8).range(1..=100))]
     quality: u8,
+    /// Write PNG output as an 8-bit palette PNG (lossy above 256 colours), as `output.png = "palette"`.
+    #[arg(long)]
+    png_palette: bool,
 }
 
 fn main() -> ExitCode {
@@ -104,6 +107,11 @@ fn resize(args: ResizeArgs) -> Result<(), String> {
     let job = Job {
         width: args.width,
         quality: args.quality,
+        png: if args.png_palette {
+            PngMode::Palette
+        } else {
+            PngMode::Lossless
+        },
         format,
         allow_upscale: false,
         max_pixels: limits.max_source_pixels,

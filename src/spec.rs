@@ -13,6 +13,7 @@
 //! Never touches a store or an image; everything downstream trusts a `VariantSpec` as already valid.
 
 use crate::config::Config;
+use crate::pipeline::PngMode;
 
 /// Everything that determines a variant's bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +24,8 @@ pub struct VariantSpec {
     pub width: u32,
     /// Encoder quality (from configuration today; a URL option later).
     pub quality: u8,
+    /// PNG output mode (from configuration).
+    pub png: PngMode,
 }
 
 /// The parts of the configuration the grammar enforces.
@@ -33,6 +36,7 @@ pub struct SpecRules {
     pub allowed_widths: Vec<u32>,
     pub max_width: u32,
     pub quality: u8,
+    pub png: PngMode,
 }
 
 impl SpecRules {
@@ -43,6 +47,7 @@ impl SpecRules {
             allowed_widths: config.widths.allowed.clone(),
             max_width: config.widths.max,
             quality: config.output.quality,
+            png: config.output.png,
         }
     }
 }
@@ -113,14 +118,21 @@ impl VariantSpec {
             source,
             width,
             quality: rules.quality,
+            png: rules.png,
         })
     }
 
-    /// The one key this variant is stored under: `<copy_prefix><source>/w<width>_q<quality>`.
+    /// The one key this variant is stored under: `<copy_prefix><source>/w<width>_q<quality>`, with `_p`
+    /// appended in palette PNG mode (whatever the original's format: the mode is a setting, and a
+    /// setting that changes bytes must change the key, or a stored variant would outlive it).
     /// All variants of an original share the prefix `<copy_prefix><source>/`, so they list and purge together.
     pub fn variant_key(&self, copy_prefix: &str) -> String {
+        let png = match self.png {
+            PngMode::Lossless => "",
+            PngMode::Palette => "_p",
+        };
         format!(
-            "{copy_prefix}{}/w{}_q{}",
+            "{copy_prefix}{}/w{}_q{}{png}",
             self.source, self.width, self.quality
         )
     }
@@ -223,7 +235,8 @@ mod tests {
             VariantSpec {
                 source: "images/x.jpg".into(),
                 width: 600,
-                quality: 80
+                quality: 80,
+                png: PngMode::Lossless,
             }
         );
     }

@@ -284,6 +284,7 @@ impl Inner {
         let job = Job {
             width: spec.width,
             quality: spec.quality,
+            png: spec.png,
             format: None,
             allow_upscale: self.allow_upscale,
             max_pixels: self.max_source_pixels,
@@ -383,6 +384,7 @@ async fn stream_stored(object: StoredObject) -> Result<Served, VariantError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::PngMode;
     use crate::store::memory::MemoryStore;
 
     fn variants(store: Arc<MemoryStore>) -> Variants {
@@ -400,6 +402,7 @@ mod tests {
             source: "a.png".into(),
             width,
             quality: 80,
+            png: PngMode::Lossless,
         }
     }
 
@@ -410,7 +413,7 @@ mod tests {
             layout: pipeline::Layout::Rgb,
             data: vec![90; (width * height * 3) as usize],
         };
-        Bytes::from(pipeline::encode::encode(&pixels, Format::Png, 80).unwrap())
+        Bytes::from(pipeline::encode::encode(&pixels, Format::Png, 80, PngMode::Lossless).unwrap())
     }
 
     #[tokio::test]

@@ -116,14 +116,23 @@ fn resize_reads_a_pipe_as_well_as_a_mapped_file() {
     let pipe = Stdio::from(cat.stdout.take().unwrap());
     assert!(run("/dev/stdin", &piped, pipe).success());
     assert!(cat.wait().unwrap().success());
-    let (a, b) = (std::fs::read(&mapped).unwrap(), std::fs::read(&piped).unwrap());
+    let (a, b) = (
+        std::fs::read(&mapped).unwrap(),
+        std::fs::read(&piped).unwrap(),
+    );
     assert_eq!(decoded_size(&a), (300, 188));
     assert!(a == b, "the piped input gave different output");
 
     let empty = dir.path().join("empty.jpg");
     std::fs::write(&empty, b"").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_sizer"))
-        .args(["resize", empty.to_str().unwrap(), "/dev/null", "--width", "10"])
+        .args([
+            "resize",
+            empty.to_str().unwrap(),
+            "/dev/null",
+            "--width",
+            "10",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());

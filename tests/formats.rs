@@ -36,6 +36,40 @@ async fn png_keeps_its_transparency() {
 }
 
 #[tokio::test]
+async fn palette_png_mode_serves_indexed_png_under_its_own_key() {
+    let store = TestStore::new(Backend::Fs).await;
+    let key = store.put_original("camera.png", sample("camera.png")).await;
+    let lossless_app = spawn_app(&store, test_config()).await;
+    let lossless = lossless_app.get(&format!("/w/128/{key}")).await;
+    let lossless = lossless.bytes().await.unwrap();
+    lossless_app.stop().await;
+
+    let mut config = test_config();
+    config.output.png = sizer::pipeline::PngMode::Palette;
+    let app = spawn_app(&store, config).await;
+    let res = app.get(&format!("/w/128/{key}")).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        header(&res, "sizer-tier"),
+        Some("computed"),
+        "the lossless variant stored earlier is not served in palette mode"
+    );
+    let body = res.bytes().await.unwrap();
+    assert_eq!(body[25], 3, "IHDR colour type 3: indexed");
+    assert!(body.len() < lossless.len());
+    let img = image::load_from_memory(&body).unwrap().into_rgba8();
+    assert_eq!(img.dimensions(), (128, 128));
+    assert_eq!(
+        img.get_pixel(0, 0)[3],
+        0,
+        "transparency survives the palette"
+    );
+    let stored = wait_for_object(&store, &format!("copy/{key}/w128_q80_p")).await;
+    assert_eq!(stored, body);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn webp_in_webp_out() {
     let (res, _store, app) = resize("friends.webp", sample("friends.webp"), 400).await;
     assert_eq!(header(&res, "content-type"), Some("image/webp"));

@@ -354,6 +354,7 @@ fn decode_with_image(src: &[u8], format: image::ImageFormat) -> Result<Pixels, P
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::PngMode;
 
     /// A progressive JPEG of a smooth gradient, through libjpeg's own encoder.
     fn progressive_jpeg(width: usize, height: usize) -> Vec<u8> {
@@ -419,7 +420,8 @@ mod tests {
             layout: Layout::Rgb,
             data: vec![100; 64 * 64 * 3],
         };
-        let baseline = crate::pipeline::encode::encode(&pixels, Format::Jpeg, 80).unwrap();
+        let baseline =
+            crate::pipeline::encode::encode(&pixels, Format::Jpeg, 80, PngMode::Lossless).unwrap();
         assert!(
             catch_unwind(|| progressive_dc_only(&baseline))
                 .unwrap()
@@ -481,7 +483,8 @@ mod tests {
             layout: Layout::Rgb,
             data: vec![120; 64 * 64 * 3],
         };
-        let bytes = crate::pipeline::encode::encode(&pixels, Format::WebP, 80).unwrap();
+        let bytes =
+            crate::pipeline::encode::encode(&pixels, Format::WebP, 80, PngMode::Lossless).unwrap();
         let info = crate::pipeline::probe::probe(&bytes).unwrap();
         assert_eq!(decode(&bytes, &info, 32, 32).unwrap().width, 64);
         let cut = &bytes[..bytes.len() / 2];

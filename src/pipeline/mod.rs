@@ -9,11 +9,13 @@
 pub mod decode;
 pub mod encode;
 pub mod orient;
+pub mod palette;
 pub mod probe;
 pub mod resize;
 
 use std::time::Instant;
 
+pub use encode::PngMode;
 pub use probe::Format;
 
 /// What to make of an original.
@@ -21,8 +23,10 @@ pub use probe::Format;
 pub struct Job {
     /// Output width in displayed (orientation-applied) pixels; the height keeps the aspect ratio.
     pub width: u32,
-    /// Encoder quality, 1-100.
+    /// Encoder quality for JPEG and WebP, 1-100.
     pub quality: u8,
+    /// How PNG output is written.
+    pub png: PngMode,
     /// Output format; `None` keeps the original's.
     pub format: Option<Format>,
     /// Whether a width above the original's is honoured.
@@ -123,7 +127,7 @@ pub fn process(src: &[u8], job: &Job) -> Result<Encoded, PipelineError> {
     let oriented = orient::apply(resized, info.orientation);
     check(job)?;
     let format = job.format.unwrap_or(info.format);
-    let bytes = encode::encode(&oriented, format, job.quality)?;
+    let bytes = encode::encode(&oriented, format, job.quality, job.png)?;
     Ok(Encoded {
         bytes,
         format,
