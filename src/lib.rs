@@ -9,7 +9,8 @@
 //!   computed from the original; coalescing of concurrent misses; background write-back.
 //! - [`coalesce`]: the single-flight primitive `variants` uses.
 //! - [`store`]: the `Store` trait with a local-directory and an S3 implementation.
-//! - [`pool`]: the bounded CPU pool; a full queue is a 503, not a pile-up.
+//! - [`pool`]: the bounded CPU pool; a full queue is a 503, not a pile-up. [`allocator`] keeps the pool's
+//!   freed buffers for reuse rather than faulting them in anew for every request.
 //! - [`pipeline`]: probe → decode (at DCT scale for JPEG) → resize (SIMD) → orient → encode.
 //! - [`config`]: the one typed configuration (defaults, TOML, `SIZER_*` environment, flags).
 //! - [`startup`], [`shutdown`], [`telemetry`]: building the app, the stop signal, logs and counters.
@@ -17,6 +18,7 @@
 //! Invariants: the HTTP layer never decodes an image; nothing under the copy prefix is ever read as an
 //! original; nothing below `variants` knows about HTTP; nothing in `pipeline` knows about stores.
 
+pub mod allocator;
 pub mod coalesce;
 pub mod config;
 pub mod http;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use sizer::config::{Config, Overrides};
 use sizer::pipeline::{self, Format, Job, PngMode};
-use sizer::{Application, shutdown, telemetry};
+use sizer::{Application, allocator, shutdown, telemetry};
 
 #[derive(Parser)]
 #[command(version, about = "Resize-on-demand image origin")]
@@ -74,6 +74,9 @@ fn main() -> ExitCode {
 
 fn serve(args: ServeArgs) -> Result<(), String> {
     telemetry::init();
+    if !allocator::retain_freed_memory() {
+        tracing::debug!("malloc tuning not available: freed buffers go back to the kernel");
+    }
     let overrides = Overrides {
         listen: args.listen,
         root: args.root,
