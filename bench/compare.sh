@@ -5,6 +5,7 @@
 #         QUICK=1 bench/compare.sh         (smoke test: ITER=3, SECS=3, under a minute after the build)
 # env:    ITER   engine iterations per workload, and runs per whole-process timing (default 15; QUICK: 3)
 #         SECS   seconds per HTTP load test (default 20; QUICK: 3)
+#         ROUNDS alternating rounds of the engine and hot-path comparisons (default 3; QUICK: 1)
 #         SHARP_DIR, THUMBOR_VENV   peers (default /tmp/peers/sharp, /tmp/peers/thumbor-venv);
 #                setup.sh is run if a peer or tool is missing, and anything still missing prints "n/a"
 #         SHARED   the shared tree (default: ../shared beside the repo); REPORT: where a copy of the report is
@@ -13,7 +14,8 @@
 # What it measures, and why:
 #   1. Engine: the W1–W6 workloads (shared/bench/workloads.json) through sizer's pipeline in process
 #      (examples/engine_table.rs) and through sharp/libvips (shared/bench/sharp-engine.js), one thread each,
-#      median CPU ms and output bytes, plus SSIM of both outputs against one full-precision reference
+#      in ROUNDS rounds that alternate the two engines (so a slow spell of this shared machine hits both),
+#      the median over rounds of each round's median CPU ms, and output bytes, plus SSIM of both outputs against one full-precision reference
 #      (bench/ssim.py), so that speed and size are read at a known quality. Geometric mean of the CPU
 #      ratios over the six workloads.
 #   2. Decode floor: whole-process `djpeg -scale 1/8` on the W1 input (the least any JPEG shrink-on-load
@@ -25,7 +27,8 @@
 #      sequence in each wrk run, so a second concurrency in the same sizer process would hit sizer's
 #      caches while the peers (which cache nothing) recompute. Sizer's peak RSS (VmHWM) is sampled meanwhile.
 #   4. HTTP hot: nginx serving the W1 600w JPEG statically (shared/bench/nginx-hot.sh) against sizer
-#      serving the same variant from its memory tier, same wrk flags (-t 2 -c 32 --latency).
+#      serving the same variant from its memory tier, same wrk flags (-t 2 -c 32 --latency), alternating in
+#      ROUNDS rounds; the medians over rounds are compared (wrk shares the 2 cores, so one p99 is noisy).
 # Ratios are the numbers to quote (sizer / peer, same run, same machine); absolute times move with load.
 # Everything listens on 127.0.0.1 only, and every server started here is stopped on exit (trap).
 set -euo pipefail
@@ -37,8 +40,8 @@ BENCH=$SHARED/bench
 IMAGES=$SHARED/testdata/images
 WORKLOADS=$BENCH/workloads.json
 PEERS=${PEERS:-/tmp/peers}
-if [ "${QUICK:-0}" = 1 ]; then ITER=${ITER:-3}; SECS=${SECS:-3}; fi
-ITER=${ITER:-15}; SECS=${SECS:-20}
+if [ "${QUICK:-0}" = 1 ]; then ITER=${ITER:-3}; SECS=${SECS:-3}; ROUNDS=${ROUNDS:-1}; fi
+ITER=${ITER:-15}; SECS=${SECS:-20}; ROUNDS=${ROUNDS:-3}
 SHARP_DIR=${SHARP_DIR:-$PEERS/sharp}
 THUMBOR_VENV=${THUMBOR_VENV:-$PEERS/thumbor-venv}
 REPORT=${REPORT:-$PEERS/compare-report.md}
@@ -112,44 +115,50 @@ R=$work/report.md
   echo "- sizer: $("$SIZER" --version 2>/dev/null || echo sizer), commit $commit, $(rustc --version 2>/dev/null || echo rustc ?)"
   echo "- peers: $v_sharp (node $(node --version 2>/dev/null || echo n/a)); $v_thumbor; $v_vips; $v_djpeg; $v_nginx"
   echo "- tools: $v_wrk; $v_hf"
-  echo "- settings: ITER=$ITER (engine iterations and whole-process runs), SECS=$SECS (per HTTP test)$([ "${QUICK:-0}" = 1 ] && echo ', QUICK=1 smoke test: numbers are noisy')"
+  echo "- settings: ITER=$ITER (engine iterations and whole-process runs), SECS=$SECS (per HTTP test), ROUNDS=$ROUNDS (engine and hot path)$([ "${QUICK:-0}" = 1 ] && echo ', QUICK=1 smoke test: numbers are noisy')"
   echo
 } >"$R"
 
 # --- 1. engine table ---------------------------------------------------------------------------------
-log "engine: sizer, ITER=$ITER"
-"$ENGINE_TABLE" "$WORKLOADS" "$IMAGES" "$ITER" "$work/out" >"$work/engine-sizer.md"
-: >"$work/engine-sharp.md"
-if [ $sharp_ok = 1 ]; then
-  log "engine: sharp, ITER=$ITER"
-  rm -f "$PEERS"/out-sharp-W*.*   # so that a stale output can never be scored
-  if SHARP_DIR=$SHARP_DIR node "$BENCH/sharp-engine.js" "$IMAGES" "$ITER" >"$work/engine-sharp.md" 2>"$work/engine-sharp.err"; then
-    cp "$PEERS"/out-sharp-W*.* "$work/out/" 2>/dev/null || true
-  else
-    log "sharp-engine.js failed: $(tail -1 "$work/engine-sharp.err")"
+rm -f "$PEERS"/out-sharp-W*.*   # so that a stale output can never be scored
+for r in $(seq "$ROUNDS"); do
+  log "engine round $r/$ROUNDS: sizer, ITER=$ITER"
+  "$ENGINE_TABLE" "$WORKLOADS" "$IMAGES" "$ITER" "$work/out" >"$work/engine-sizer-$r.md"
+  : >"$work/engine-sharp-$r.md"
+  if [ $sharp_ok = 1 ]; then
+    log "engine round $r/$ROUNDS: sharp, ITER=$ITER"
+    if SHARP_DIR=$SHARP_DIR node "$BENCH/sharp-engine.js" "$IMAGES" "$ITER" >"$work/engine-sharp-$r.md" 2>"$work/engine-sharp.err"; then
+      cp "$PEERS"/out-sharp-W*.* "$work/out/" 2>/dev/null || true
+    else
+      log "sharp-engine.js failed: $(tail -1 "$work/engine-sharp.err")"
+    fi
   fi
-fi
+done
+log "engine: W4 in sizer's default lossless PNG mode, for the record"
+mkdir -p "$work/out-lossless"
+ONLY=W4 PNG=lossless "$ENGINE_TABLE" "$WORKLOADS" "$IMAGES" "$ITER" "$work/out-lossless" >"$work/engine-lossless.md"
 log "SSIM"
 python3 "$here/ssim.py" "$WORKLOADS" "$IMAGES" "sizer=$work/out/out-sizer-{id}.{ext}" \
-  "sharp=$work/out/out-sharp-{id}.{ext}" --tsv >"$work/ssim.tsv" || log "ssim.py failed"
+  "sharp=$work/out/out-sharp-{id}.{ext}" "sizer-lossless=$work/out-lossless/out-sizer-{id}.{ext}" \
+  --tsv >"$work/ssim.tsv" || log "ssim.py failed"
 
-python3 - "$WORKLOADS" "$work/engine-sizer.md" "$work/engine-sharp.md" "$work/ssim.tsv" "$ITER" >>"$R" <<'PY'
-import json, math, sys
+python3 - "$WORKLOADS" "$work" "$work/ssim.tsv" "$ITER" "$ROUNDS" >>"$R" <<'PY'
+import glob, json, math, statistics, sys
 work = json.load(open(sys.argv[1]))
-def table(path):
-    rows = {}
-    try:
+def table(pattern):
+    """Rows of every round's table; cpu is the median over rounds of each round's median."""
+    rounds = {}
+    for path in sorted(glob.glob(pattern)):
         for line in open(path):
             f = [x.strip() for x in line.strip().strip("|").split("|")]
             if len(f) == 5 and f[0].startswith("W"):
-                rows[f[0]] = {"engine": f[1], "wall": float(f[2]), "cpu": float(f[3]), "bytes": int(f[4])}
-    except OSError:
-        pass
-    return rows
-sizer, sharp = table(sys.argv[2]), table(sys.argv[3])
+                rounds.setdefault(f[0], []).append({"engine": f[1], "cpu": float(f[3]), "bytes": int(f[4])})
+    return {i: {"engine": r[-1]["engine"], "bytes": r[-1]["bytes"], "cpu": statistics.median(x["cpu"] for x in r),
+                "rounds": [x["cpu"] for x in r]} for i, r in rounds.items()}
+sizer, sharp = table(sys.argv[2] + "/engine-sizer-*.md"), table(sys.argv[2] + "/engine-sharp-*.md")
 ssim = {}
 try:
-    for line in open(sys.argv[4]).read().splitlines()[1:]:
+    for line in open(sys.argv[3]).read().splitlines()[1:]:
         i, eng, s, *_ = line.split("\t")
         ssim[(i, eng)] = float(s) if s not in ("n/a", "error") else None
 except OSError:
@@ -157,7 +166,7 @@ except OSError:
 na = "n/a"
 fmt = lambda v, f: na if v is None else format(v, f)
 ratio = lambda a, b: None if a is None or b in (None, 0) else a / b
-print(f"## Engine: W1–W6, one thread, in process (median of {sys.argv[5]} runs after 2 warm-ups)")
+print(f"## Engine: W1–W6, one thread, in process ({sys.argv[5]} alternating rounds of {sys.argv[4]} runs after 2 warm-ups; median over rounds of each round's median)")
 print()
 print("| id | workload | sizer cpu ms | sharp cpu ms | cpu sizer/sharp | sizer bytes | sharp bytes | bytes sizer/sharp | sizer SSIM | sharp SSIM | SSIM sizer−sharp |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -173,12 +182,23 @@ for w in work:
 print()
 gm = fmt(math.exp(sum(logs) / len(logs)) if logs else None, ".2f")
 print(f"**Geometric mean of cpu sizer/sharp over {len(logs)} of {len(work)} workloads: {gm}** (below 1: sizer uses less CPU).")
+print()
+print("Per-round cpu sizer/sharp: " + "; ".join(
+    f"{w['id']} " + " ".join(f"{a / b:.2f}" for a, b in zip(sizer.get(w["id"], {}).get("rounds", []), sharp.get(w["id"], {}).get("rounds", [])) if b)
+    for w in work))
 eng = lambda t: next(iter(t.values()))["engine"] if t else na
 print()
 print(f"Engines: {eng(sizer)}; {eng(sharp)}. SSIM: luma, against a float Lanczos resize of the full-resolution original "
       "(alpha composited over mid-grey), bench/ssim.py. W4: the input's alpha is fully opaque, so W4 does not exercise alpha; "
-      "and sharp-engine.js passes quality 80 to PNG, which makes sharp quantise to a palette (lossy), so read W4 bytes with its SSIM.")
+      "and sharp-engine.js passes quality 80 to PNG, which makes sharp quantise to a palette (lossy), so sizer runs W4 in its palette mode "
+      "(output.png = \"palette\"); sizer's default lossless PNG is in the line below.")
 print()
+lossless = table(sys.argv[2] + "/engine-lossless.md").get("W4")
+if lossless:
+    s4, b4 = ssim.get(("W4", "sizer-lossless")), sharp.get("W4", {})
+    print(f"W4 in sizer's default lossless PNG mode: cpu {lossless['cpu']:.1f} ms ({fmt(ratio(lossless['cpu'], b4.get('cpu')), '.2f')}× sharp), "
+          f"{lossless['bytes']} bytes ({fmt(ratio(lossless['bytes'], b4.get('bytes')), '.2f')}× sharp's palette PNG), SSIM {fmt(s4, '.4f')}.")
+    print()
 PY
 
 # --- 2. decode floor ---------------------------------------------------------------------------------
@@ -303,19 +323,10 @@ fi
 } >>"$R"
 
 # --- 4. HTTP hot -----------------------------------------------------------------------------------------
-hot_nginx="n/a|n/a|n/a"; hot_sizer="n/a|n/a|n/a"; hot_note=""
+# ROUNDS rounds, each nginx then sizer (one sizer process, warmed once): "round|server|req/s|p50|p99".
 parse_wrk() { awk '/Requests\/sec/ {r=$2} $1=="50%" {p50=$2} $1=="99%" {p99=$2} END {printf "%s|%s|%s", r ? r : "n/a", p50 ? p50 : "n/a", p99 ? p99 : "n/a"}'; }
-if have wrk && have nginx; then
-  log "HTTP hot: nginx static, ${SECS}s"
-  "$BENCH/nginx-hot.sh" "$W1_OUT" "$SECS" 32 >"$work/hot-nginx.txt" 2>"$work/hot-nginx.err" & npid=$!; bg_pids+=("$npid")
-  if wait "$npid"; then
-    hot_nginx=$(sed -nE 's/^nginx static: ([^ ]+) req\/s, p50 ([^,]+), p99 (.+)$/\1|\2|\3/p' "$work/hot-nginx.txt")
-  else
-    log "nginx-hot.sh failed: $(tail -1 "$work/hot-nginx.err")"
-  fi
-fi
+: >"$work/hot.rows"; hot_note=""; sizer_hot=0
 if have wrk; then
-  log "HTTP hot: sizer memory tier, ${SECS}s"
   hot_root=$work/hot-root; mkdir -p "$hot_root"; cp "$W1_IN" "$hot_root/"
   hport=$(free_port)
   RUST_LOG=warn "$SIZER" serve --root "$hot_root" --listen "127.0.0.1:$hport" >"$work/hot-sizer.log" 2>&1 & hpid=$!; bg_pids+=("$hpid")
@@ -327,28 +338,72 @@ if have wrk; then
       [ "$tier" = memory ] && break
     done
     if [ "$tier" = memory ]; then
+      sizer_hot=1
       cmp -s "$work/hot-body.jpg" "$W1_OUT" && same="byte-identical to" || same="differs from"
       hot_note="Warm-up reached sizer-tier: memory; the served variant ($(stat -c %s "$work/hot-body.jpg") bytes) is $same the \`sizer resize\` file nginx serves ($(stat -c %s "$W1_OUT") bytes)."
-      hot_sizer=$(wrk -t 2 -c 32 -d "${SECS}s" --latency "$url" 2>&1 | parse_wrk)
-      after=$(curl -s -o /dev/null -D - "$url" | tr -d '\r' | awk -F': ' 'tolower($1)=="sizer-tier" {print $2}')
-      hot_note="$hot_note After the load test the tier was still: ${after:-?}."
     else
       hot_note="Warm-up never got a memory hit (last sizer-tier: ${tier:-none}); sizer hot not measured."
     fi
   else
     hot_note="sizer did not start for the hot test: $(tail -1 "$work/hot-sizer.log")"
   fi
+  for r in $(seq "$ROUNDS"); do
+    if have nginx; then
+      log "HTTP hot round $r/$ROUNDS: nginx static, ${SECS}s"
+      if "$BENCH/nginx-hot.sh" "$W1_OUT" "$SECS" 32 >"$work/hot-nginx.txt" 2>"$work/hot-nginx.err"; then
+        echo "$r|nginx static (nginx-hot.sh)|$(sed -nE 's/^nginx static: ([^ ]+) req\/s, p50 ([^,]+), p99 (.+)$/\1|\2|\3/p' "$work/hot-nginx.txt")" >>"$work/hot.rows"
+      else
+        log "nginx-hot.sh failed: $(tail -1 "$work/hot-nginx.err")"
+      fi
+    fi
+    if [ $sizer_hot = 1 ]; then
+      log "HTTP hot round $r/$ROUNDS: sizer memory tier, ${SECS}s"
+      echo "$r|sizer memory tier|$(wrk -t 2 -c 32 -d "${SECS}s" --latency "$url" 2>&1 | parse_wrk)" >>"$work/hot.rows"
+    fi
+  done
+  if [ $sizer_hot = 1 ]; then
+    after=$(curl -s -o /dev/null -D - "$url" | tr -d '\r' | awk -F': ' 'tolower($1)=="sizer-tier" {print $2}')
+    hot_note="$hot_note After the load tests the tier was still: ${after:-?}."
+  fi
   kill_tree "$hpid"; wait "$hpid" 2>/dev/null || true
 fi
 {
-  echo "## HTTP hot: the W1 600w JPEG, \`wrk -t 2 -c 32 -d ${SECS}s --latency\`"
+  echo "## HTTP hot: the W1 600w JPEG, \`wrk -t 2 -c 32 -d ${SECS}s --latency\`, $ROUNDS alternating rounds"
   echo
-  echo "| server | req/s | p50 | p99 |"
-  echo "|---|---|---|---|"
-  IFS='|' read -r a b c <<<"$hot_nginx"; echo "| nginx static (nginx-hot.sh) | $a | $b | $c |"
-  IFS='|' read -r d e f <<<"$hot_sizer"; echo "| sizer memory tier | $d | $e | $f |"
-  echo
-  awk -v s="$d" -v n="$a" 'BEGIN {printf "req/s sizer/nginx: %s\n", (s + 0 > 0 && n + 0 > 0) ? sprintf("%.2f", s / n) : "n/a"}'
+  python3 - "$work/hot.rows" <<'PY'
+import statistics, sys
+def ms(v):
+    for unit, f in (("us", 1e-3), ("ms", 1.0), ("s", 1e3)):
+        if v.endswith(unit):
+            try:
+                return float(v[: -len(unit)]) * f
+            except ValueError:
+                return None
+    return None
+rows = [l.rstrip("\n").split("|") for l in open(sys.argv[1]) if l.count("|") == 4]
+print("| round | server | req/s | p50 | p99 |")
+print("|---|---|---|---|---|")
+for r in rows:
+    print("| " + " | ".join(r) + " |")
+med = {}
+for name in dict.fromkeys(r[1] for r in rows):
+    mine = [r for r in rows if r[1] == name]
+    rps = [float(r[2]) for r in mine if r[2] != "n/a"]
+    p99 = [x for x in (ms(r[4]) for r in mine) if x is not None]
+    med[name] = (statistics.median(rps) if rps else None, statistics.median(p99) if p99 else None)
+print()
+print("| server | median req/s | median p99 ms |")
+print("|---|---|---|")
+for name, (rps, p99) in med.items():
+    print(f"| {name} | {'n/a' if rps is None else f'{rps:.0f}'} | {'n/a' if p99 is None else f'{p99:.2f}'} |")
+n = med.get("nginx static (nginx-hot.sh)", (None, None)); s = med.get("sizer memory tier", (None, None))
+print()
+if n[0] and s[0]:
+    print(f"req/s sizer/nginx (medians): {s[0] / n[0]:.2f}; p99 sizer/nginx (medians): {s[1] / n[1]:.2f}" if n[1] and s[1]
+          else f"req/s sizer/nginx (medians): {s[0] / n[0]:.2f}")
+else:
+    print("req/s sizer/nginx: n/a")
+PY
   [ -n "$hot_note" ] && { echo; echo "$hot_note"; }
 } >>"$R"
 

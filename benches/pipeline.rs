@@ -17,6 +17,8 @@ fn shared_dir() -> PathBuf {
 }
 
 fn workloads(c: &mut Criterion) {
+    // The engine as `sizer serve` runs it: freed buffers are reused, not mapped anew per image.
+    sizer::allocator::retain_freed_memory();
     let shared = shared_dir();
     let list = shared.join("bench/workloads.json");
     let Ok(text) = std::fs::read(&list) else {

@@ -3,6 +3,7 @@
 //! output bytes). Outputs are written to `OUT_DIR/out-sizer-W*.{jpg,webp,png}` for the SSIM check.
 //!
 //! usage: cargo run --release --example engine_table -- WORKLOADS_JSON IMAGES_DIR [ITER] [OUT_DIR]
+//! env:   PNG=lossless (default palette, see below), ONLY=W4,W6 (a subset of the workloads)
 
 use std::time::Instant;
 
@@ -34,6 +35,8 @@ fn main() {
     let iter: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(15);
     let out_dir = std::path::PathBuf::from(args.get(4).map_or("/tmp/peers", String::as_str));
     std::fs::create_dir_all(&out_dir).expect("output dir");
+    // The engine as `sizer serve` runs it: freed buffers are reused, not mapped anew per image.
+    sizer::allocator::retain_freed_memory();
     // sharp-engine.js passes quality 80 to PNG as well, which makes sharp write a palette PNG; the
     // like-for-like default is therefore sizer's palette mode. PNG=lossless measures the other mode.
     let png_mode = match std::env::var("PNG").as_deref() {
@@ -43,8 +46,16 @@ fn main() {
 
     println!("| id | engine | wall ms (median) | cpu ms (median) | out bytes |");
     println!("|---|---|---|---|---|");
+    // ONLY=W4,W6 runs just those workloads.
+    let only = std::env::var("ONLY").ok();
     for w in workloads.as_array().expect("a list of workloads") {
         let id = w["id"].as_str().expect("id");
+        if only
+            .as_deref()
+            .is_some_and(|ids| !ids.split(',').any(|o| o == id))
+        {
+            continue;
+        }
         let input = std::fs::read(dir.join(w["in"].as_str().expect("in"))).expect("input image");
         let format =
             Format::from_name(w["format"].as_str().expect("format")).expect("a known format");
