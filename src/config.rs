@@ -96,8 +96,8 @@ pub struct LimitsConfig {
 pub struct OutputConfig {
     /// Encoder quality for JPEG and WebP, 1-100. Part of every variant key.
     pub quality: u8,
-    /// PNG output: `lossless`, or `palette` (at most 256 colours, dithered; about a quarter of the
-    /// bytes). Part of every variant key.
+    /// PNG output: `lossless`, or `palette` (at most 256 colours: exact up to that, quantised above;
+    /// about a third of the bytes of a photo). Part of every variant key.
     pub png: PngMode,
     /// `Cache-Control` of successful image responses.
     pub cache_control: String,

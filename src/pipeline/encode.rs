@@ -14,7 +14,7 @@ use image::ExtendedColorType;
 use image::ImageEncoder;
 
 use super::probe::Format;
-use super::{Layout, PipelineError, Pixels, palette};
+use super::{Layout, PipelineError, Pixels, is_opaque, palette};
 
 /// How PNG output is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
@@ -146,10 +146,6 @@ fn encode_png_palette(pixels: &Pixels) -> Result<Vec<u8>, png::EncodingError> {
     writer.write_image_data(&indexed.indices)?;
     writer.finish()?;
     Ok(out)
-}
-
-fn is_opaque(rgba: &[u8]) -> bool {
-    rgba.chunks_exact(4).all(|p| p[3] == 255)
 }
 
 fn drop_alpha(rgba: &[u8]) -> Vec<u8> {

@@ -64,6 +64,11 @@ impl Layout {
     }
 }
 
+/// Whether RGBA bytes have alpha 255 everywhere, i.e. their alpha channel carries nothing.
+pub(crate) fn is_opaque(rgba: &[u8]) -> bool {
+    rgba.chunks_exact(4).all(|p| p[3] == 255)
+}
+
 /// A decoded image: tightly packed rows, top to bottom.
 #[derive(Debug, Clone)]
 pub struct Pixels {

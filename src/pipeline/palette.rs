@@ -71,7 +71,7 @@ fn exact(rgba: &[u8]) -> Option<Indexed> {
 }
 
 fn nearest(rgba: &[u8]) -> Indexed {
-    let opaque = rgba.chunks_exact(4).all(|p| p[3] == 255);
+    let opaque = super::is_opaque(rgba);
     // The colour of an invisible pixel is noise: give them all one colour, so they share one entry.
     let cleared;
     let pixels = if opaque {
