@@ -407,13 +407,7 @@ mod tests {
     }
 
     fn png(width: u32, height: u32) -> Bytes {
-        let pixels = pipeline::Pixels {
-            width,
-            height,
-            layout: pipeline::Layout::Rgb,
-            data: vec![90; (width * height * 3) as usize],
-        };
-        Bytes::from(pipeline::encode::encode(&pixels, Format::Png, 80, PngMode::Lossless).unwrap())
+        Bytes::from(pipeline::flat_image(Format::Png, width, height, 90))
     }
 
     #[tokio::test]

@@ -354,7 +354,6 @@ fn decode_with_image(src: &[u8], format: image::ImageFormat) -> Result<Pixels, P
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::PngMode;
 
     /// A progressive JPEG of a smooth gradient, through libjpeg's own encoder.
     fn progressive_jpeg(width: usize, height: usize) -> Vec<u8> {
@@ -414,14 +413,7 @@ mod tests {
 
     #[test]
     fn progressive_dc_only_leaves_baseline_files_alone() {
-        let pixels = Pixels {
-            width: 64,
-            height: 64,
-            layout: Layout::Rgb,
-            data: vec![100; 64 * 64 * 3],
-        };
-        let baseline =
-            crate::pipeline::encode::encode(&pixels, Format::Jpeg, 80, PngMode::Lossless).unwrap();
+        let baseline = crate::pipeline::flat_image(Format::Jpeg, 64, 64, 100);
         assert!(
             catch_unwind(|| progressive_dc_only(&baseline))
                 .unwrap()
@@ -477,14 +469,7 @@ mod tests {
 
     #[test]
     fn truncated_webp_is_undecodable() {
-        let pixels = Pixels {
-            width: 64,
-            height: 64,
-            layout: Layout::Rgb,
-            data: vec![120; 64 * 64 * 3],
-        };
-        let bytes =
-            crate::pipeline::encode::encode(&pixels, Format::WebP, 80, PngMode::Lossless).unwrap();
+        let bytes = crate::pipeline::flat_image(Format::WebP, 64, 64, 120);
         let info = crate::pipeline::probe::probe(&bytes).unwrap();
         assert_eq!(decode(&bytes, &info, 32, 32).unwrap().width, 64);
         let cut = &bytes[..bytes.len() / 2];

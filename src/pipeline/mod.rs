@@ -154,6 +154,18 @@ fn check(job: &Job) -> Result<(), PipelineError> {
     }
 }
 
+/// An encoded image of one flat grey `value`, for tests that need real bytes of a format.
+#[cfg(test)]
+pub(crate) fn flat_image(format: Format, width: u32, height: u32, value: u8) -> Vec<u8> {
+    let pixels = Pixels {
+        width,
+        height,
+        layout: Layout::Rgb,
+        data: vec![value; (width * height * 3) as usize],
+    };
+    encode::encode(&pixels, format, 80, PngMode::Lossless).expect("a flat image encodes")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
