@@ -8,12 +8,15 @@
 #         ROUNDS alternating rounds of the engine and hot-path comparisons (default 3; QUICK: 1)
 #         SHARP_DIR, THUMBOR_VENV   peers (default /tmp/peers/sharp, /tmp/peers/thumbor-venv);
 #                setup.sh is run if a peer or tool is missing, and anything still missing prints "n/a"
-#         SHARED   the shared tree (default: ../shared beside the repo); REPORT: where a copy of the report is
-#                kept (default /tmp/peers/compare-report.md). Progress goes to stderr.
+#         SHARED   the team's shared tree with the peer set-up and HTTP load scripts (default: ../shared beside
+#                the repo; nothing else is guessed). Without it the engine table still runs on the repository's
+#                own workloads (bench/workloads.json, testdata/images) with whatever peers are installed, and
+#                the report says which sections were skipped and why.
+#         REPORT   where a copy of the report is kept (default /tmp/peers/compare-report.md). Progress: stderr.
 #
 # What it measures, and why:
-#   1. Engine: the W1–W6 workloads (shared/bench/workloads.json) through sizer's pipeline in process
-#      (examples/engine_table.rs) and through sharp/libvips (shared/bench/sharp-engine.js), one thread each,
+#   1. Engine: the workloads of bench/workloads.json through sizer's pipeline in process
+#      (examples/engine_table.rs) and through sharp/libvips (bench/sharp-engine.js), one thread each,
 #      in ROUNDS rounds that alternate the two engines (so a slow spell of this shared machine hits both),
 #      the median over rounds of each round's median CPU ms, and output bytes, plus SSIM of both outputs against one full-precision reference
 #      (bench/ssim.py), so that speed and size are read at a known quality. Geometric mean of the CPU
@@ -35,10 +38,15 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
-SHARED=${SHARED:-$(cd "$repo/../shared" 2>/dev/null && pwd || echo /work/shared)}
-BENCH=$SHARED/bench
-IMAGES=$SHARED/testdata/images
-WORKLOADS=$BENCH/workloads.json
+SHARED=${SHARED:-$repo/../shared}
+BENCH=$SHARED/bench   # peer set-up (setup.sh) and HTTP load scripts (run-http.sh, nginx-hot.sh, cold-urls.lua)
+if [ ! -d "$BENCH" ]; then
+  echo "[compare] no shared tree at $SHARED (set SHARED): peer set-up and the HTTP cold/hot sections are skipped;" \
+       "the engine table runs with the peers already installed" >&2
+  BENCH=
+fi
+IMAGES=$repo/testdata/images
+WORKLOADS=$repo/bench/workloads.json
 PEERS=${PEERS:-/tmp/peers}
 if [ "${QUICK:-0}" = 1 ]; then ITER=${ITER:-3}; SECS=${SECS:-3}; ROUNDS=${ROUNDS:-1}; fi
 ITER=${ITER:-15}; SECS=${SECS:-20}; ROUNDS=${ROUNDS:-3}
@@ -80,9 +88,11 @@ missing=()
 [ -d "$SHARP_DIR/node_modules/sharp" ] || missing+=(sharp)
 [ -x "$THUMBOR_VENV/bin/thumbor" ] || missing+=(thumbor)
 for t in vipsthumbnail djpeg wrk nginx node; do have "$t" || missing+=("$t"); done
-if [ ${#missing[@]} -gt 0 ]; then
+if [ ${#missing[@]} -gt 0 ] && [ -n "$BENCH" ]; then
   log "missing: ${missing[*]}; running $BENCH/setup.sh"
   PEERS=$PEERS "$BENCH/setup.sh" >&2 || log "setup.sh failed; going on with what is there"
+elif [ ${#missing[@]} -gt 0 ]; then
+  log "missing: ${missing[*]}; no setup.sh without the shared tree: their rows print n/a"
 fi
 sharp_ok=0; thumbor_ok=0
 have node && node -e "require('$SHARP_DIR/node_modules/sharp')" >/dev/null 2>&1 && sharp_ok=1
@@ -127,7 +137,7 @@ for r in $(seq "$ROUNDS"); do
   : >"$work/engine-sharp-$r.md"
   if [ $sharp_ok = 1 ]; then
     log "engine round $r/$ROUNDS: sharp, ITER=$ITER"
-    if SHARP_DIR=$SHARP_DIR node "$BENCH/sharp-engine.js" "$IMAGES" "$ITER" >"$work/engine-sharp-$r.md" 2>"$work/engine-sharp.err"; then
+    if SHARP_DIR=$SHARP_DIR WORKLOADS=$WORKLOADS node "$here/sharp-engine.js" "$IMAGES" "$ITER" >"$work/engine-sharp-$r.md" 2>"$work/engine-sharp.err"; then
       cp "$PEERS"/out-sharp-W*.* "$work/out/" 2>/dev/null || true
     else
       log "sharp-engine.js failed: $(tail -1 "$work/engine-sharp.err")"
@@ -275,7 +285,7 @@ sample_rss() {
 }
 
 cold_ok=0
-if have wrk; then
+if have wrk && [ -n "$BENCH" ]; then
   for p in 8091 8092 "$SIZER_PORT"; do port_busy "$p" && log "port $p is busy: the peer on it will be skipped"; done
   peer_env=()
   if [ $sharp_ok = 1 ] && ! port_busy 8091; then peer_env+=("SHARP_DIR=$SHARP_DIR"); fi
@@ -326,7 +336,7 @@ fi
 # ROUNDS rounds, each nginx then sizer (one sizer process, warmed once): "round|server|req/s|p50|p99".
 parse_wrk() { awk '/Requests\/sec/ {r=$2} $1=="50%" {p50=$2} $1=="99%" {p99=$2} END {printf "%s|%s|%s", r ? r : "n/a", p50 ? p50 : "n/a", p99 ? p99 : "n/a"}'; }
 : >"$work/hot.rows"; hot_note=""; sizer_hot=0
-if have wrk; then
+if have wrk && [ -n "$BENCH" ]; then
   hot_root=$work/hot-root; mkdir -p "$hot_root"; cp "$W1_IN" "$hot_root/"
   hport=$(free_port)
   RUST_LOG=warn "$SIZER" serve --root "$hot_root" --listen "127.0.0.1:$hport" >"$work/hot-sizer.log" 2>&1 & hpid=$!; bg_pids+=("$hpid")

@@ -1,7 +1,6 @@
 //! Criterion benches of the whole pipeline (probe → decode → resize → orient → encode), in process, one
-//! thread, on the shared workloads W1-W6. The list is read from `../shared/bench/workloads.json`, the
-//! same file `bench/compare.sh` and the peers use; inputs from `../shared/testdata/images`.
-//! `SIZER_BENCH_SHARED` points at another shared tree.
+//! thread, on the workloads W1-W6. The list is read from `bench/workloads.json`, the same file
+//! `bench/compare.sh` and the peers use; inputs from `testdata/images`. Both are in the repository.
 //!
 //! `cargo bench --bench pipeline`. Side-by-side ratios against the peers come from `bench/compare.sh`.
 
@@ -10,24 +9,16 @@ use std::path::PathBuf;
 use criterion::{Criterion, criterion_group, criterion_main};
 use sizer::pipeline::{self, Format, Job, PngMode};
 
-fn shared_dir() -> PathBuf {
-    std::env::var_os("SIZER_BENCH_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"))
+fn repo_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 fn workloads(c: &mut Criterion) {
     // The engine as `sizer serve` runs it: freed buffers are reused, not mapped anew per image.
     sizer::allocator::retain_freed_memory();
-    let shared = shared_dir();
-    let list = shared.join("bench/workloads.json");
-    let Ok(text) = std::fs::read(&list) else {
-        eprintln!(
-            "no workloads: {} not readable (set SIZER_BENCH_SHARED)",
-            list.display()
-        );
-        return;
-    };
+    let repo = repo_dir();
+    let list = repo.join("bench/workloads.json");
+    let text = std::fs::read(&list).expect("bench/workloads.json is in the repository");
     let workloads: serde_json::Value =
         serde_json::from_slice(&text).expect("workloads.json is JSON");
     let mut group = c.benchmark_group("pipeline");
@@ -43,7 +34,7 @@ fn workloads(c: &mut Criterion) {
             .and_then(Format::from_name)
             .expect("a known format");
         let src =
-            std::fs::read(shared.join("testdata/images").join(input)).expect("workload input");
+            std::fs::read(repo.join("testdata/images").join(input)).expect("workload input");
         // PNG workloads run in both PNG modes; palette is the one comparable with sharp's "quality 80".
         let modes: &[(PngMode, &str)] = if format == Format::Png {
             &[

@@ -1,0 +1,333 @@
+//! Test harness: starts the real service on a random port over a real store (a temporary directory, or
+//! the S3 server `scripts/test` starts), and talks to it over HTTP.
+//!
+//! The store is wrapped in a [`Probe`] that counts calls and can inject faults; the bytes still go
+//! through the real store underneath.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use sizer::Application;
+use sizer::config::{Config, StoreConfig, StoreKind};
+use sizer::store::{FsStore, S3Store, Store, StoreError, StoredObject};
+use tokio::sync::{Semaphore, oneshot};
+
+/// Which real store a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Fs,
+    S3,
+}
+
+/// Runs one behaviour against both stores: `both_stores!(name);` makes `fs::name` and `s3::name` from
+/// `async fn name(backend: Backend)`.
+#[macro_export]
+macro_rules! both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod fs {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::common::Backend::Fs).await })*
+        }
+        mod s3 {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::common::Backend::S3).await })*
+        }
+    };
+}
+
+pub fn sample(name: &str) -> Bytes {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("samples/images")
+        .join(name);
+    Bytes::from(std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+}
+
+/// A store of either kind, with a fresh key namespace so tests sharing a bucket never meet.
+pub struct TestStore {
+    pub backend: Backend,
+    pub probe: Arc<Probe>,
+    pub namespace: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestStore {
+    pub async fn new(backend: Backend) -> TestStore {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let namespace = format!(
+            "t{}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed),
+            nanos
+        );
+        let (inner, dir): (Arc<dyn Store>, _) = match backend {
+            Backend::Fs => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                (
+                    Arc::new(FsStore::open(dir.path()).expect("fs store")),
+                    Some(dir),
+                )
+            }
+            Backend::S3 => (Arc::new(S3Store::connect(&s3_config()).await), None),
+        };
+        TestStore {
+            backend,
+            probe: Arc::new(Probe::new(inner)),
+            namespace,
+            _dir: dir,
+        }
+    }
+
+    /// The key of an original in this test's namespace.
+    pub fn key(&self, name: &str) -> String {
+        format!("{}/{name}", self.namespace)
+    }
+
+    /// Uploads an original through the real store (not counted).
+    pub async fn put_original(&self, name: &str, bytes: Bytes) -> String {
+        let key = self.key(name);
+        self.probe
+            .inner
+            .put(&key, bytes, "application/octet-stream")
+            .await
+            .expect("upload original");
+        key
+    }
+
+    /// Reads an object back through the real store (not counted); `None` if absent.
+    pub async fn read(&self, key: &str) -> Option<Bytes> {
+        match self.probe.inner.get(key).await {
+            Ok(object) => Some(object.read_all().await.expect("read object")),
+            Err(StoreError::NotFound) => None,
+            Err(e) => panic!("reading {key}: {e}"),
+        }
+    }
+}
+
+/// The S3 server the test script started (`scripts/s3-server start` prints these variables).
+pub fn s3_config() -> StoreConfig {
+    let need = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!(
+                "{name} is not set: the S3 tests need a running S3 server. Run the suite with `scripts/test`, \
+                 which starts one, or export AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, \
+                 AWS_SECRET_ACCESS_KEY and S3_BUCKET yourself."
+            )
+        })
+    };
+    need("AWS_ENDPOINT_URL");
+    need("AWS_ACCESS_KEY_ID");
+    StoreConfig {
+        kind: StoreKind::S3,
+        bucket: need("S3_BUCKET"),
+        ..StoreConfig::default()
+    }
+}
+
+/// Counts store calls per key and injects faults, passing everything else to the real store.
+pub struct Probe {
+    pub inner: Arc<dyn Store>,
+    gets: Mutex<HashMap<String, usize>>,
+    puts: Mutex<HashMap<String, usize>>,
+    pub fail_puts: AtomicBool,
+    pub get_delay_ms: AtomicU64,
+    /// When set, every put waits for a permit first.
+    put_gate: Mutex<Option<Arc<Semaphore>>>,
+}
+
+impl Probe {
+    fn new(inner: Arc<dyn Store>) -> Probe {
+        Probe {
+            inner,
+            gets: Mutex::default(),
+            puts: Mutex::default(),
+            fail_puts: AtomicBool::new(false),
+            get_delay_ms: AtomicU64::new(0),
+            put_gate: Mutex::new(None),
+        }
+    }
+
+    pub fn gets(&self, key: &str) -> usize {
+        self.gets.lock().unwrap().get(key).copied().unwrap_or(0)
+    }
+
+    pub fn puts(&self, key: &str) -> usize {
+        self.puts.lock().unwrap().get(key).copied().unwrap_or(0)
+    }
+
+    pub fn total_puts(&self) -> usize {
+        self.puts.lock().unwrap().values().sum()
+    }
+
+    /// Holds every put until the returned semaphore gets permits.
+    pub fn hold_puts(&self) -> Arc<Semaphore> {
+        let gate = Arc::new(Semaphore::new(0));
+        *self.put_gate.lock().unwrap() = Some(Arc::clone(&gate));
+        gate
+    }
+}
+
+#[async_trait]
+impl Store for Probe {
+    async fn get(&self, key: &str) -> Result<StoredObject, StoreError> {
+        *self
+            .gets
+            .lock()
+            .unwrap()
+            .entry(key.to_string())
+            .or_default() += 1;
+        let delay = self.get_delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        self.inner.get(key).await
+    }
+
+    async fn put(&self, key: &str, body: Bytes, content_type: &str) -> Result<(), StoreError> {
+        *self
+            .puts
+            .lock()
+            .unwrap()
+            .entry(key.to_string())
+            .or_default() += 1;
+        let gate = self.put_gate.lock().unwrap().clone();
+        if let Some(gate) = gate {
+            let _permit = gate.acquire().await.expect("gate open");
+        }
+        if self.fail_puts.load(Ordering::SeqCst) {
+            return Err(StoreError::Failed("injected put failure".into()));
+        }
+        self.inner.put(key, body, content_type).await
+    }
+
+    fn describe(&self) -> String {
+        format!("probe({})", self.inner.describe())
+    }
+}
+
+/// A running service.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+pub fn test_config() -> Config {
+    let mut config = Config::default();
+    config.server.listen = "127.0.0.1:0".parse().expect("address");
+    config.pool.workers = 2;
+    config
+}
+
+pub async fn spawn_app(store: &TestStore, config: Config) -> TestApp {
+    let store: Arc<dyn Store> = Arc::clone(&store.probe) as Arc<dyn Store>;
+    spawn_app_on(store, config).await
+}
+
+pub async fn spawn_app_on(store: Arc<dyn Store>, config: Config) -> TestApp {
+    let config = config.validate().expect("valid test config");
+    let app = Application::build_with_store(config, store)
+        .await
+        .expect("app builds");
+    let addr = app.local_addr().expect("bound");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        base: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
+
+impl TestApp {
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("GET reaches the service")
+    }
+
+    pub async fn head(&self, path: &str) -> reqwest::Response {
+        self.client
+            .head(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("HEAD reaches the service")
+    }
+
+    /// Sends the shutdown signal and waits until the service has stopped (write-backs drained).
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await
+                .expect("service task")
+                .expect("service stopped cleanly");
+        }
+    }
+
+    pub async fn metric(&self, name: &str) -> u64 {
+        let text = self
+            .get("/metrics")
+            .await
+            .text()
+            .await
+            .expect("metrics body");
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(name)
+                    .and_then(|rest| rest.trim().parse().ok())
+            })
+            .unwrap_or_else(|| panic!("metric {name} not found in:\n{text}"))
+    }
+}
+
+pub fn header<'a>(res: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    res.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Decodes an image with the independent `image` crate and returns its size.
+pub fn decoded_size(bytes: &[u8]) -> (u32, u32) {
+    let img = image::load_from_memory(bytes).expect("the service returned a decodable image");
+    (img.width(), img.height())
+}
+
+/// Polls until `key` exists in the store (write-backs run in the background).
+pub async fn wait_for_object(store: &TestStore, key: &str) -> Bytes {
+    for _ in 0..200 {
+        if let Some(bytes) = store.read(key).await {
+            return bytes;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{key} was never written");
+}
+
+/// Error bodies are `{"error": "...", "status": N}`.
+pub async fn error_json(res: reqwest::Response) -> (u16, String) {
+    let status = res.status().as_u16();
+    let body = res.bytes().await.expect("error body");
+    let json: serde_json::Value = serde_json::from_slice(&body).expect("error body is JSON");
+    assert_eq!(
+        json["status"].as_u64(),
+        Some(u64::from(status)),
+        "body status matches HTTP status"
+    );
+    (
+        status,
+        json["error"].as_str().expect("error message").to_string(),
+    )
+}

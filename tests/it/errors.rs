@@ -1,0 +1,184 @@
+//! Bad input gets a precise 4xx with a JSON body, and nothing is written under the copy prefix.
+
+
+use crate::common::*;
+use reqwest::StatusCode;
+
+both_stores!(
+    missing_original_is_404_and_writes_nothing,
+    invalid_widths_are_400,
+    keys_under_the_copy_prefix_are_never_originals,
+    original_over_the_byte_limit_is_413,
+    original_over_the_pixel_limit_is_413,
+    non_image_is_415,
+    truncated_jpeg_is_422_and_writes_nothing,
+);
+
+async fn missing_original_is_404_and_writes_nothing(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let app = spawn_app(&store, test_config()).await;
+    let key = store.key("images/missing.jpg");
+    let (status, message) = error_json(app.get(&format!("/w/600/{key}")).await).await;
+    assert_eq!(status, 404);
+    assert!(message.contains("not found"), "{message}");
+    app.stop().await;
+    assert_eq!(store.probe.total_puts(), 0);
+    assert_eq!(store.read(&format!("copy/{key}/w600_q80")).await, None);
+}
+
+async fn invalid_widths_are_400(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let key = store.put_original("images/x.jpg", sample("grey.jpg")).await;
+    let mut config = test_config();
+    config.widths.allowed = vec![300, 600, 900];
+    config.widths.max = 1000;
+    let app = spawn_app(&store, config).await;
+    for width in [
+        "0",
+        "-5",
+        "abc",
+        "+600",
+        "0600",
+        "1200",
+        "601",
+        "99999999999999999999",
+    ] {
+        let res = app.get(&format!("/w/{width}/{key}")).await;
+        assert_eq!(
+            header(&res, "cache-control"),
+            Some("no-store"),
+            "errors are not cached"
+        );
+        let (status, message) = error_json(res).await;
+        assert_eq!(status, 400, "width {width:?}: {message}");
+    }
+    let (status, message) = error_json(app.get(&format!("/w/601/{key}")).await).await;
+    assert!(message.contains("300, 600, 900"), "{status} {message}");
+    assert_eq!(
+        app.get(&format!("/w/600/{key}")).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        store.probe.gets(&key),
+        1,
+        "only the valid request touched the store"
+    );
+    app.stop().await;
+}
+
+async fn keys_under_the_copy_prefix_are_never_originals(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let key = store.put_original("images/x.jpg", sample("grey.jpg")).await;
+    let app = spawn_app(&store, test_config()).await;
+    assert_eq!(
+        app.get(&format!("/w/300/{key}")).await.status(),
+        StatusCode::OK
+    );
+    let variant = format!("copy/{key}/w300_q80");
+    wait_for_object(&store, &variant).await;
+
+    // The variant exists in the store, yet asking to resize it is refused before any store access:
+    // the old Lambda's loop (its output re-triggering it) cannot happen.
+    let gets_before = store.probe.gets(&variant);
+    for path in [
+        format!("/w/100/{variant}"),
+        format!("/w/100/%63opy/{key}/w300_q80"),
+        format!("/w/100/-/{variant}"),
+    ] {
+        let (status, message) = error_json(app.get(&path).await).await;
+        assert_eq!(status, 400, "{path}: {message}");
+        assert!(message.contains("variant prefix"), "{message}");
+    }
+    app.stop().await;
+    assert_eq!(store.probe.gets(&variant), gets_before);
+    assert_eq!(
+        store.probe.total_puts(),
+        1,
+        "only the one legitimate variant was written"
+    );
+}
+
+async fn original_over_the_byte_limit_is_413(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let key = store.put_original("images/x.jpg", sample("path.jpg")).await;
+    let mut config = test_config();
+    config.limits.max_source_bytes = 100_000;
+    let app = spawn_app(&store, config).await;
+    let (status, message) = error_json(app.get(&format!("/w/300/{key}")).await).await;
+    assert_eq!(status, 413, "{message}");
+    app.stop().await;
+    assert_eq!(store.probe.total_puts(), 0);
+}
+
+async fn original_over_the_pixel_limit_is_413(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let key = store.put_original("images/x.jpg", sample("path.jpg")).await;
+    let mut config = test_config();
+    config.limits.max_source_pixels = 2560 * 1600 - 1;
+    let app = spawn_app(&store, config).await;
+    let (status, message) = error_json(app.get(&format!("/w/300/{key}")).await).await;
+    assert_eq!(status, 413, "{message}");
+    assert!(message.contains("pixels"), "{message}");
+    app.stop().await;
+    assert_eq!(store.probe.total_puts(), 0);
+}
+
+async fn non_image_is_415(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let key = store
+        .put_original(
+            "images/notes.jpg",
+            bytes::Bytes::from_static(b"this is text, not a JPEG\n"),
+        )
+        .await;
+    let app = spawn_app(&store, test_config()).await;
+    let (status, message) = error_json(app.get(&format!("/w/300/{key}")).await).await;
+    assert_eq!(status, 415, "{message}");
+    app.stop().await;
+    assert_eq!(store.probe.total_puts(), 0);
+}
+
+async fn truncated_jpeg_is_422_and_writes_nothing(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let whole = sample("path.jpg");
+    let key = store
+        .put_original("images/cut.jpg", whole.slice(..whole.len() * 6 / 10))
+        .await;
+    let app = spawn_app(&store, test_config()).await;
+    for width in [300, 2000] {
+        let (status, message) = error_json(app.get(&format!("/w/{width}/{key}")).await).await;
+        assert_eq!(status, 422, "width {width}: {message}");
+    }
+    app.stop().await;
+    assert_eq!(
+        store.probe.total_puts(),
+        0,
+        "no partial or grey variant was written"
+    );
+}
+
+#[tokio::test]
+async fn other_paths_and_methods_get_json_errors() {
+    let store = TestStore::new(Backend::Fs).await;
+    let app = spawn_app(&store, test_config()).await;
+    let (status, _) = error_json(app.get("/favicon.ico").await).await;
+    assert_eq!(status, 404);
+    for path in [
+        "/w/300/",
+        "/w/300/a//b.jpg",
+        "/w/300/a/../../etc/passwd",
+        "/w/300/%2e%2e/x.jpg",
+    ] {
+        let (status, message) = error_json(app.get(path).await).await;
+        assert_eq!(status, 400, "{path}: {message}");
+    }
+    let res = app
+        .client
+        .post(format!("{}/w/300/a.jpg", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&res, "allow"), Some("GET, HEAD"));
+    assert_eq!(error_json(res).await.0, 405);
+    app.stop().await;
+}

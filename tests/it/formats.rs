@@ -1,0 +1,160 @@
+//! Every supported format in, the same format out, with alpha and EXIF orientation honoured.
+
+
+use std::io::Cursor;
+
+use crate::common::*;
+use reqwest::StatusCode;
+
+async fn resize(
+    name: &str,
+    original: bytes::Bytes,
+    width: u32,
+) -> (reqwest::Response, TestStore, TestApp) {
+    let store = TestStore::new(Backend::Fs).await;
+    let key = store.put_original(name, original).await;
+    let app = spawn_app(&store, test_config()).await;
+    let res = app.get(&format!("/w/{width}/{key}")).await;
+    (res, store, app)
+}
+
+#[tokio::test]
+async fn png_keeps_its_transparency() {
+    let (res, _store, app) = resize("camera.png", sample("camera.png"), 128).await;
+    assert_eq!(header(&res, "content-type"), Some("image/png"));
+    let img = image::load_from_memory(&res.bytes().await.unwrap())
+        .unwrap()
+        .into_rgba8();
+    assert_eq!(img.dimensions(), (128, 128));
+    assert_eq!(
+        img.get_pixel(0, 0)[3],
+        0,
+        "the corner of the icon stays transparent"
+    );
+    assert!(img.pixels().any(|p| p[3] == 255), "and its body opaque");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn palette_png_mode_serves_indexed_png_under_its_own_key() {
+    let store = TestStore::new(Backend::Fs).await;
+    let key = store.put_original("camera.png", sample("camera.png")).await;
+    let lossless_app = spawn_app(&store, test_config()).await;
+    let lossless = lossless_app.get(&format!("/w/128/{key}")).await;
+    let lossless = lossless.bytes().await.unwrap();
+    lossless_app.stop().await;
+
+    let mut config = test_config();
+    config.output.png = sizer::pipeline::PngMode::Palette;
+    let app = spawn_app(&store, config).await;
+    let res = app.get(&format!("/w/128/{key}")).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        header(&res, "sizer-tier"),
+        Some("computed"),
+        "the lossless variant stored earlier is not served in palette mode"
+    );
+    let body = res.bytes().await.unwrap();
+    assert_eq!(body[25], 3, "IHDR colour type 3: indexed");
+    assert!(body.len() < lossless.len());
+    let img = image::load_from_memory(&body).unwrap().into_rgba8();
+    assert_eq!(img.dimensions(), (128, 128));
+    assert_eq!(
+        img.get_pixel(0, 0)[3],
+        0,
+        "transparency survives the palette"
+    );
+    let stored = wait_for_object(&store, &format!("copy/{key}/w128_q80_p")).await;
+    assert_eq!(stored, body);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn webp_in_webp_out() {
+    let (res, _store, app) = resize("friends.webp", sample("friends.webp"), 400).await;
+    assert_eq!(header(&res, "content-type"), Some("image/webp"));
+    let body = res.bytes().await.unwrap();
+    assert_eq!(
+        image::guess_format(&body).unwrap(),
+        image::ImageFormat::WebP
+    );
+    assert_eq!(decoded_size(&body).0, 400);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn greyscale_jpeg_stays_greyscale() {
+    let (res, _store, app) = resize("grey.jpg", sample("grey.jpg"), 640).await;
+    let img = image::load_from_memory(&res.bytes().await.unwrap()).unwrap();
+    assert_eq!((img.width(), img.height()), (640, 400));
+    assert_eq!(img.color(), image::ColorType::L8);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn gif_first_frame_is_resized() {
+    let mut gif = Vec::new();
+    {
+        let mut encoder = image::codecs::gif::GifEncoder::new(&mut gif);
+        let frame =
+            image::RgbaImage::from_fn(80, 40, |x, _| image::Rgba([(x * 3) as u8, 0, 200, 255]));
+        encoder
+            .encode_frame(image::Frame::new(frame.clone()))
+            .unwrap();
+        encoder.encode_frame(image::Frame::new(frame)).unwrap();
+    }
+    let (res, _store, app) = resize("anim.gif", gif.into(), 40).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(header(&res, "content-type"), Some("image/gif"));
+    assert_eq!(decoded_size(&res.bytes().await.unwrap()), (40, 20));
+    app.stop().await;
+}
+
+/// A 64x32 JPEG, left half black and right half white, tagged EXIF orientation 6 (display rotated 90°
+/// clockwise): displayed, it is 32 wide and 64 high, black on top.
+fn rotated_jpeg() -> Vec<u8> {
+    let img = image::RgbImage::from_fn(64, 32, |x, _| {
+        if x < 32 {
+            image::Rgb([0, 0, 0])
+        } else {
+            image::Rgb([255, 255, 255])
+        }
+    });
+    let mut jpeg = Vec::new();
+    img.write_to(&mut Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
+        .unwrap();
+    // APP1 "Exif\0\0" + big-endian TIFF with one IFD entry: Orientation (0x0112), SHORT, 1, value 6.
+    let mut tiff = b"MM\0\x2a\0\0\0\x08\0\x01".to_vec();
+    tiff.extend_from_slice(&[
+        0x01, 0x12, 0x00, 0x03, 0, 0, 0, 1, 0x00, 0x06, 0, 0, 0, 0, 0, 0,
+    ]);
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend_from_slice(&tiff);
+    let len = (app1.len() + 2) as u16;
+    let mut out = vec![0xFF, 0xD8, 0xFF, 0xE1];
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&app1);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+#[tokio::test]
+async fn exif_orientation_is_applied() {
+    let (res, _store, app) = resize("rotated.jpg", rotated_jpeg().into(), 16).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let img = image::load_from_memory(&res.bytes().await.unwrap())
+        .unwrap()
+        .into_luma8();
+    assert_eq!(img.dimensions(), (16, 32), "width is the displayed width");
+    assert!(
+        img.get_pixel(8, 4)[0] < 64,
+        "top is black: {:?}",
+        img.get_pixel(8, 4)
+    );
+    assert!(
+        img.get_pixel(8, 28)[0] > 192,
+        "bottom is white: {:?}",
+        img.get_pixel(8, 28)
+    );
+    app.stop().await;
+}

@@ -1,0 +1,12 @@
+//! The integration suite, one binary (each file directly under `tests/` would link the whole dependency
+//! tree again): every module starts the real service and talks to it over HTTP, against a temporary
+//! directory and the real S3 server `scripts/test` starts.
+
+mod common;
+
+mod binary;
+mod coalescing;
+mod errors;
+mod formats;
+mod resilience;
+mod tiers;
