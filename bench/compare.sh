@@ -176,7 +176,7 @@ except OSError:
 na = "n/a"
 fmt = lambda v, f: na if v is None else format(v, f)
 ratio = lambda a, b: None if a is None or b in (None, 0) else a / b
-print(f"## Engine: W1–W6, one thread, in process ({sys.argv[5]} alternating rounds of {sys.argv[4]} runs after 2 warm-ups; median over rounds of each round's median)")
+print(f"## Engine: {work[0]['id']}–{work[-1]['id']}, one thread, in process ({sys.argv[5]} alternating rounds of {sys.argv[4]} runs after 2 warm-ups; median over rounds of each round's median)")
 print()
 print("| id | workload | sizer cpu ms | sharp cpu ms | cpu sizer/sharp | sizer bytes | sharp bytes | bytes sizer/sharp | sizer SSIM | sharp SSIM | SSIM sizer−sharp |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -186,12 +186,18 @@ for w in work:
     cr = ratio(a.get("cpu"), b.get("cpu")); br = ratio(a.get("bytes"), b.get("bytes"))
     sa, sb = ssim.get((i, "sizer")), ssim.get((i, "sharp"))
     if cr: logs.append(math.log(cr))
-    print(f"| {i} | {w['in']} → {w['width']}w {w['format']} | {fmt(a.get('cpu'), '.1f')} | {fmt(b.get('cpu'), '.1f')} | {fmt(cr, '.2f')} "
+    shape = f"{w['width']}x{w['height']} {w.get('fit', 'inside')}" + (f" {w['position']}" if w.get('position') else "") if w.get('height') else f"{w['width']}w"
+    print(f"| {i} | {w['in']} → {shape} {w['format']} | {fmt(a.get('cpu'), '.1f')} | {fmt(b.get('cpu'), '.1f')} | {fmt(cr, '.2f')} "
           f"| {fmt(a.get('bytes'), 'd')} | {fmt(b.get('bytes'), 'd')} | {fmt(br, '.2f')} "
           f"| {fmt(sa, '.4f')} | {fmt(sb, '.4f')} | {fmt(None if sa is None or sb is None else sa - sb, '+.4f')} |")
 print()
 gm = fmt(math.exp(sum(logs) / len(logs)) if logs else None, ".2f")
 print(f"**Geometric mean of cpu sizer/sharp over {len(logs)} of {len(work)} workloads: {gm}** (below 1: sizer uses less CPU).")
+core = [math.log(ratio(sizer[w['id']]['cpu'], sharp[w['id']]['cpu'])) for w in work[:6]
+        if w['id'] in sizer and w['id'] in sharp and sharp[w['id']]['cpu']]
+if len(core) == 6:
+    print()
+    print(f"**W1–W6 (the original six) geometric mean: {math.exp(sum(core) / 6):.2f}**.")
 print()
 print("Per-round cpu sizer/sharp: " + "; ".join(
     f"{w['id']} " + " ".join(f"{a / b:.2f}" for a, b in zip(sizer.get(w["id"], {}).get("rounds", []), sharp.get(w["id"], {}).get("rounds", [])) if b)

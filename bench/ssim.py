@@ -4,8 +4,8 @@
 usage:
     ssim.py WORKLOADS_JSON IMAGES_DIR ENGINE=TEMPLATE [ENGINE=TEMPLATE ...] [--tsv]
 
-    TEMPLATE is an output path in which {id} (W1..W6) and {ext} (jpg, webp, png) are replaced, e.g.
-        ssim.py ../shared/bench/workloads.json ../shared/testdata/images \\
+    TEMPLATE is an output path in which {id} (W1..) and {ext} (jpg, webp, png, avif) are replaced, e.g.
+        ssim.py bench/workloads.json testdata/images \\
             sizer=/tmp/out/out-sizer-{id}.{ext} sharp=/tmp/peers/out-sharp-{id}.{ext}
     A missing output file is reported as "n/a" rather than an error.
 
@@ -106,13 +106,22 @@ class References:
         self.full = {}
         self.sized = {}
 
-    def get(self, name, size):
-        if (name, size) not in self.sized:
+    def get(self, name, size, fit=None):
+        """The reference at `size`; with fit "cover", of the centred region of the output's shape (the
+        crop every engine makes for a centre-gravity cover)."""
+        if (name, size, fit) not in self.sized:
             if name not in self.full:
                 self.full[name] = Image.fromarray(luma_float(open_oriented(os.path.join(self.images_dir, name))), "F")
-            ref = self.full[name].resize(size, Image.LANCZOS, reducing_gap=None)
-            self.sized[(name, size)] = np.clip(np.asarray(ref, dtype=np.float32), 0.0, 255.0)
-        return self.sized[(name, size)]
+            full = self.full[name]
+            box = None
+            if fit == "cover":
+                scale = max(size[0] / full.width, size[1] / full.height)
+                cw, ch = size[0] / scale, size[1] / scale
+                x0, y0 = (full.width - cw) / 2, (full.height - ch) / 2
+                box = (x0, y0, x0 + cw, y0 + ch)
+            ref = full.resize(size, Image.LANCZOS, box=box, reducing_gap=None)
+            self.sized[(name, size, fit)] = np.clip(np.asarray(ref, dtype=np.float32), 0.0, 255.0)
+        return self.sized[(name, size, fit)]
 
 
 def main(argv):
@@ -133,10 +142,14 @@ def main(argv):
             if not os.path.isfile(path):
                 rows.append((w["id"], engine, "n/a", "n/a", "n/a"))
                 continue
+            if w.get("position", "centre") not in ("centre", "center"):
+                # Engines pick different windows by design: there is no one reference to score against.
+                rows.append((w["id"], engine, "n/a", str(os.path.getsize(path)), "n/a"))
+                continue
             try:
                 out = open_oriented(path)
                 y_out = luma_float(out)
-                y_ref = refs.get(w["in"], out.size)
+                y_ref = refs.get(w["in"], out.size, w.get("fit"))
                 score = structural_similarity(y_ref, y_out, data_range=255)
                 rows.append((w["id"], engine, f"{score:.4f}", str(os.path.getsize(path)), f"{out.size[0]}x{out.size[1]}"))
             except Exception as e:  # a broken output is a result, not a crash

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use sizer::pipeline::{self, Format, Job, PngMode};
+use sizer::pipeline::{self, Format, Job, OutputFormat, PngMode};
 
 fn repo_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -45,15 +45,9 @@ fn workloads(c: &mut Criterion) {
             &[(PngMode::Lossless, "")]
         };
         for &(png, suffix) in modes {
-            let job = Job {
-                width,
-                quality: 80,
-                png,
-                format: Some(format),
-                allow_upscale: false,
-                max_pixels: 100_000_000,
-                deadline: None,
-            };
+            let mut job = Job::width(width);
+            job.png = png;
+            job.format = OutputFormat::Fixed(format);
             group.bench_function(format!("{id}_{input}_{width}w_{format:?}{suffix}"), |b| {
                 b.iter(|| pipeline::process(&src, &job).expect("workload processes"))
             });

@@ -3,6 +3,7 @@
 //!
 //! Nothing outside this module reads the environment for settings.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,10 +12,12 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+use crate::options::presets::{PresetValue, Presets};
+use crate::options::signing::Signer;
 use crate::pipeline::PngMode;
 
 /// Every tunable of the service. Field docs are the reference; README's configuration table repeats them.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
@@ -25,6 +28,20 @@ pub struct Config {
     pub output: OutputConfig,
     pub cache: CacheConfig,
     pub pool: PoolConfig,
+    /// Named bundles of URL options: `[presets.thumb] w = 300, h = 300, fit = "cover"`, used as `/p/thumb/`.
+    pub presets: BTreeMap<String, BTreeMap<String, PresetValue>>,
+    pub signing: SigningConfig,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SigningConfig {
+    /// HMAC-SHA256 keys as hex (at least 32 bytes each). The first signs (`sizer sign`); any verifies.
+    pub keys: Vec<String>,
+    /// Whether every image URL must be signed (403 otherwise). Needs `keys`.
+    pub required: bool,
+    /// Whether unsigned URLs may only name a preset (`/p/NAME/key`). Signed URLs may use any options.
+    pub only_presets: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,6 +53,9 @@ pub struct ServerConfig {
     pub request_timeout_ms: u64,
     /// On SIGTERM/Ctrl-C, how long to wait for in-flight requests and pending write-backs.
     pub shutdown_grace_ms: u64,
+    /// Whether `GET /` serves the demo page. It is only ever served for the embedded default store
+    /// (the shipped `samples/` directory).
+    pub demo_page: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,12 +93,13 @@ pub struct KeysConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WidthsConfig {
-    /// If not empty, the only widths served, e.g. `[300, 600, 900]`.
+    /// If not empty, the only widths (and heights) unsigned URLs may ask for, before `dpr`,
+    /// e.g. `[300, 600, 900]`.
     pub allowed: Vec<u32>,
-    /// Largest width a URL may ask for.
+    /// Largest width or height a URL may ask for, after `dpr`.
     pub max: u32,
-    /// Whether a width above the original's is honoured (upscaling). Off: the original width is served and
-    /// the response says so in `Sizer-Clamped-Width`.
+    /// Whether a box larger than the original is honoured (upscaling). Off: the largest result of the asked
+    /// shape that needs no upscaling is served, and the response says so in `Sizer-Upscale-Avoided`.
     pub allow_upscale: bool,
 }
 
@@ -89,13 +110,23 @@ pub struct LimitsConfig {
     pub max_source_bytes: u64,
     /// Largest original accepted, in pixels (read from the header before decoding). 413 above.
     pub max_source_pixels: u64,
+    /// Largest output, in pixels: checked on the URL when it gives both sides, else after reading the
+    /// original's header, before decoding. 400 above.
+    pub max_output_pixels: u64,
+    /// Largest `dpr` a URL may give (at most one decimal).
+    pub max_dpr: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OutputConfig {
-    /// Encoder quality for JPEG and WebP, 1-100. Part of every variant key.
+    /// Encoder quality for JPEG, WebP and AVIF, 1-100, when the URL gives no `q`. Part of every variant key.
     pub quality: u8,
+    /// Whether URLs without `f/` negotiate the format as `f/auto` does.
+    pub auto_format: bool,
+    /// The formats `f/auto` may choose, best first, when the client accepts them (`avif`, `webp`);
+    /// otherwise the original's format is kept.
+    pub auto_formats: Vec<String>,
     /// PNG output: `lossless`, or `palette` (at most 256 colours: exact up to that, quantised above;
     /// about a third of the bytes of a photo). Part of every variant key.
     pub png: PngMode,
@@ -123,12 +154,39 @@ pub struct PoolConfig {
     pub queue: usize,
 }
 
+impl Default for Config {
+    fn default() -> Self {
+        // One example preset ships, so `/p/thumb/...` works out of the box (the demo page shows it).
+        let thumb = [
+            ("w", PresetValue::Int(300)),
+            ("h", PresetValue::Int(300)),
+            ("fit", PresetValue::Text("cover".into())),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        Config {
+            server: ServerConfig::default(),
+            store: StoreConfig::default(),
+            keys: KeysConfig::default(),
+            widths: WidthsConfig::default(),
+            limits: LimitsConfig::default(),
+            output: OutputConfig::default(),
+            cache: CacheConfig::default(),
+            pool: PoolConfig::default(),
+            presets: [("thumb".to_string(), thumb)].into_iter().collect(),
+            signing: SigningConfig::default(),
+        }
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             request_timeout_ms: 15_000,
             shutdown_grace_ms: 30_000,
+            demo_page: true,
         }
     }
 }
@@ -169,6 +227,8 @@ impl Default for LimitsConfig {
         LimitsConfig {
             max_source_bytes: 50 << 20,
             max_source_pixels: 100_000_000,
+            max_output_pixels: 25_000_000,
+            max_dpr: 3.0,
         }
     }
 }
@@ -177,6 +237,8 @@ impl Default for OutputConfig {
     fn default() -> Self {
         OutputConfig {
             quality: 80,
+            auto_format: false,
+            auto_formats: vec!["avif".into(), "webp".into()],
             png: PngMode::Lossless,
             cache_control: "public, max-age=31536000, immutable".into(),
             error_cache_control: "no-store".into(),
@@ -307,6 +369,31 @@ impl Config {
                 "widths.allowed contains {w}, outside 1..={}",
                 self.widths.max
             ));
+        }
+        if !(1.0..10.0).contains(&self.limits.max_dpr)
+            || (self.limits.max_dpr * 10.0).fract() != 0.0
+        {
+            return invalid(format!(
+                "limits.max_dpr must be from 1 to 9.9 with at most one decimal, got {}",
+                self.limits.max_dpr
+            ));
+        }
+        if self.limits.max_output_pixels == 0 {
+            return invalid("limits.max_output_pixels must be at least 1".into());
+        }
+        for (i, name) in self.output.auto_formats.iter().enumerate() {
+            if !matches!(name.as_str(), "avif" | "webp")
+                || self.output.auto_formats[..i].contains(name)
+            {
+                return invalid(format!(
+                    "output.auto_formats may list \"avif\" and \"webp\", each once; got {name:?}"
+                ));
+            }
+        }
+        Presets::from_config(&self.presets).map_err(ConfigError::Invalid)?;
+        let signer = Signer::from_hex(&self.signing.keys).map_err(ConfigError::Invalid)?;
+        if self.signing.required && !signer.has_keys() {
+            return invalid("signing.required is true but signing.keys is empty".into());
         }
         if self.server.request_timeout_ms == 0 {
             return invalid("server.request_timeout_ms must be above 0".into());

@@ -4,14 +4,17 @@
 //! it. The request path reads top to bottom through these modules:
 //!
 //! - [`http`]: routes, the variant handler, response headers, and the single mapping of errors to statuses.
-//! - [`spec`]: the URL grammar. A path becomes a [`spec::VariantSpec`] with one canonical variant key.
+//! - [`options`]: URL options as data: the path grammar, signed URLs, presets, `Accept` negotiation.
+//! - [`spec`]: options checked against each other and the configuration, reduced to one canonical
+//!   [`spec::VariantSpec`] with one variant key.
 //! - [`variants`]: the tiers: memory cache (moka, bounded by bytes) → the variant under the copy prefix →
 //!   computed from the original; coalescing of concurrent misses; background write-back.
 //! - [`coalesce`]: the single-flight primitive `variants` uses.
 //! - [`store`]: the `Store` trait with a local-directory and an S3 implementation.
 //! - [`pool`]: the bounded CPU pool; a full queue is a 503, not a pile-up. [`allocator`] keeps the pool's
 //!   freed buffers for reuse rather than faulting them in anew for every request.
-//! - [`pipeline`]: probe → decode (at DCT scale for JPEG) → resize (SIMD) → orient → encode.
+//! - [`pipeline`]: probe → geometry → decode (at DCT scale for JPEG) → saliency → resize (SIMD, cropping)
+//!   → orient → canvas → encode.
 //! - [`config`]: the one typed configuration (defaults, TOML, `SIZER_*` environment, flags).
 //! - [`startup`], [`shutdown`], [`telemetry`]: building the app, the stop signal, logs and counters.
 //!
@@ -22,6 +25,7 @@ pub mod allocator;
 pub mod coalesce;
 pub mod config;
 pub mod http;
+pub mod options;
 pub mod pipeline;
 pub mod pool;
 pub mod shutdown;

@@ -1,31 +1,62 @@
-//! URL grammar: a request path becomes a [`VariantSpec`], and a spec has exactly one canonical variant key.
+//! A request becomes a [`VariantSpec`]: the options of [`crate::options`] checked against each other and
+//! against the configuration (signature, expiry, presets-only, allow-list, limits), reduced to one
+//! canonical form, and a spec has exactly one variant key. URLs that must produce the same bytes get the
+//! same key: `dpr` is folded into the sizes, defaults and options that cannot change the output are left
+//! out, and every value has one spelling.
 //!
-//! ```text
-//! path    = "/" option* ["-/"] key
-//! option  = "w/" width            ; more options (h, fit, f, q, dpr, s) join this closed set later
-//! width   = "1".."9" digit*       ; no sign, no leading zero, within the configured maximum
-//! key     = segment ("/" segment)* ; percent-decoded; no empty, "." or ".." segments
-//! ```
-//! Options come first as `name/value` pairs; the key starts at the first segment that is not an option
-//! name. A literal `-` segment ends the options early, for keys whose first segment is an option name
-//! (`/w/600/-/w/photo.jpg` reads `w/photo.jpg`).
-//!
-//! Never touches a store or an image; everything downstream trusts a `VariantSpec` as already valid.
+//! Checks run in this order, so a forged URL costs nothing: signature (403) → expiry (410) → everything
+//! else (400). Never touches a store or an image; everything downstream trusts a `VariantSpec`.
 
 use crate::config::Config;
-use crate::pipeline::PngMode;
+use crate::options::presets::Presets;
+use crate::options::signing::Signer;
+use crate::options::{Dpr, FormatOption, OptionName, Options, UrlError, accept, grammar};
+use crate::pipeline::{Fit, Format, Gravity, OutputFormat, PngMode, Rgb, Target};
 
 /// Everything that determines a variant's bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VariantSpec {
     /// Key of the original in the store, relative to the store root.
     pub source: String,
-    /// Requested output width in pixels.
-    pub width: u32,
-    /// Encoder quality (from configuration today; a URL option later).
+    /// Output box in pixels (`dpr` applied); at most one may be `None` for "follow the aspect ratio",
+    /// both for "the original's size".
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    /// How the box is met; `Inside` unless both sides are given.
+    pub fit: Fit,
+    /// Crop or placement; `Centre` unless `fit` is `cover` or `contain`.
+    pub gravity: Gravity,
+    /// Padding / flattening colour, when the URL gave one.
+    pub background: Option<Rgb>,
+    /// Encoder quality, 1-100.
     pub quality: u8,
     /// PNG output mode (from configuration).
     pub png: PngMode,
+    pub format: OutputFormat,
+    /// Whether the format depended on the request's `Accept` (the response then varies on it).
+    pub negotiated: bool,
+}
+
+/// What a request carries besides its path.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestContext<'a> {
+    /// The `Accept` header.
+    pub accept: Option<&'a str>,
+    /// A CDN's normalised token ([`accept::TOKEN_HEADER`]).
+    pub accept_token: Option<&'a str>,
+    /// Now, in unix seconds, for `exp`.
+    pub now: u64,
+}
+
+impl RequestContext<'_> {
+    pub fn at(now: std::time::SystemTime) -> RequestContext<'static> {
+        RequestContext {
+            now: now
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            ..RequestContext::default()
+        }
+    }
 }
 
 /// The parts of the configuration the grammar enforces.
@@ -33,153 +64,265 @@ pub struct VariantSpec {
 pub struct SpecRules {
     pub copy_prefix: String,
     pub source_prefixes: Vec<String>,
-    pub allowed_widths: Vec<u32>,
-    pub max_width: u32,
+    pub allowed_sizes: Vec<u32>,
+    pub max_size: u32,
+    pub max_dpr: Dpr,
+    pub max_output_pixels: u64,
     pub quality: u8,
     pub png: PngMode,
+    pub auto_format: bool,
+    pub auto_formats: Vec<Format>,
+    pub presets: Presets,
+    pub signer: Signer,
+    pub signing_required: bool,
+    pub only_presets: bool,
 }
 
 impl SpecRules {
-    pub fn from_config(config: &Config) -> Self {
-        SpecRules {
+    /// From a validated configuration; the error names the setting (validation refuses these first).
+    pub fn from_config(config: &Config) -> Result<Self, String> {
+        Ok(SpecRules {
             copy_prefix: config.keys.copy_prefix.clone(),
             source_prefixes: config.keys.source_prefixes.clone(),
-            allowed_widths: config.widths.allowed.clone(),
-            max_width: config.widths.max,
+            allowed_sizes: config.widths.allowed.clone(),
+            max_size: config.widths.max,
+            max_dpr: Dpr((config.limits.max_dpr * 10.0).round().clamp(10.0, 99.0) as u16),
+            max_output_pixels: config.limits.max_output_pixels,
             quality: config.output.quality,
             png: config.output.png,
-        }
+            auto_format: config.output.auto_format,
+            auto_formats: config
+                .output
+                .auto_formats
+                .iter()
+                .filter_map(|name| Format::from_name(name))
+                .collect(),
+            presets: Presets::from_config(&config.presets)?,
+            signer: Signer::from_hex(&config.signing.keys)?,
+            signing_required: config.signing.required,
+            only_presets: config.signing.only_presets,
+        })
     }
 }
 
 /// Longest key S3 accepts.
 const MAX_KEY_BYTES: usize = 1024;
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SpecError {
-    #[error("no such route: image URLs look like /w/{{width}}/{{key}}")]
-    NoRoute,
-    #[error("missing width: image URLs look like /w/{{width}}/{{key}}")]
-    MissingWidth,
-    #[error("option '{0}' is given twice")]
-    Repeated(&'static str),
-    #[error("width '{0}' is not a whole number of pixels (digits only, no sign, no leading zero)")]
-    WidthNotNumber(String),
-    #[error("width must be at least 1")]
-    WidthZero,
-    #[error("width {0} is above the maximum of {1}")]
-    WidthAboveMax(u64, u32),
-    #[error("width {0} is not allowed; allowed widths: {1}")]
-    WidthNotAllowed(u32, String),
-    #[error("missing key: image URLs look like /w/{{width}}/{{key}}")]
-    MissingKey,
-    #[error("invalid key: {0}")]
-    BadKey(&'static str),
-    #[error("'{0}' is under the variant prefix '{1}' and cannot be used as an original")]
-    UnderCopyPrefix(String, String),
-    #[error("'{0}' is outside the source prefixes ({1})")]
-    OutsideSources(String, String),
-}
-
-/// Names of the options the grammar knows. A first path segment outside this set is not an image URL.
-const OPTION_NAMES: &[&str] = &["w"];
-const END_OF_OPTIONS: &str = "-";
-
 impl VariantSpec {
-    /// Parses a raw (still percent-encoded) request path.
-    pub fn parse(path: &str, rules: &SpecRules) -> Result<VariantSpec, SpecError> {
-        let mut segments = path.strip_prefix('/').unwrap_or(path).split('/').peekable();
-        let mut width: Option<&str> = None;
-        let mut saw_option = false;
-        while let Some(&name) = segments.peek() {
-            if name == END_OF_OPTIONS && saw_option {
-                segments.next();
-                break;
-            }
-            if !OPTION_NAMES.contains(&name) {
-                break;
-            }
-            segments.next();
-            saw_option = true;
-            let value = segments.next().ok_or(SpecError::MissingWidth)?;
-            match name {
-                "w" if width.is_some() => return Err(SpecError::Repeated("w")),
-                "w" => width = Some(value),
-                _ => unreachable!("OPTION_NAMES lists only options handled here"),
-            }
+    /// Parses a raw (still percent-encoded) request path with no `Accept` and the current time.
+    pub fn parse(path: &str, rules: &SpecRules) -> Result<VariantSpec, UrlError> {
+        VariantSpec::from_request(
+            path,
+            &RequestContext::at(std::time::SystemTime::now()),
+            rules,
+        )
+    }
+
+    /// Parses a raw (still percent-encoded) request path in the context of its request.
+    pub fn from_request(
+        path: &str,
+        request: &RequestContext<'_>,
+        rules: &SpecRules,
+    ) -> Result<VariantSpec, UrlError> {
+        if rules.signing_required && !path.starts_with("/s/") {
+            return Err(UrlError::SignatureRequired);
         }
-        if !saw_option {
-            return Err(SpecError::NoRoute);
+        let parsed = grammar::parse(path)?;
+        let signed = match parsed.signature {
+            Some(signature) if rules.signer.verify(signature, parsed.signed) => true,
+            Some(_) => return Err(UrlError::SignatureInvalid),
+            None => false,
+        };
+        let options = parsed.options;
+        if let Some(expires) = options.expires
+            && request.now > expires
+        {
+            return Err(UrlError::Expired(expires));
         }
-        let width = parse_width(width.ok_or(SpecError::MissingWidth)?, rules)?;
-        let raw_key = segments.collect::<Vec<_>>().join("/");
-        let source = parse_key(&raw_key, rules)?;
+        if !signed && rules.only_presets && options.names() != [OptionName::Preset] {
+            return Err(UrlError::OnlyPresets);
+        }
+        let options = rules.presets.expand(options)?;
+        let (width, height) = sizes(&options, signed, rules)?;
+        let both = width.is_some() && height.is_some();
+        let fit = if both {
+            options.fit.unwrap_or_default()
+        } else {
+            Fit::Inside
+        };
+        let gravity = match (fit, options.gravity.unwrap_or_default()) {
+            (Fit::Cover, g) => g,
+            (Fit::Contain, Gravity::Smart) => Gravity::Centre,
+            (Fit::Contain, g) => g,
+            _ => Gravity::Centre,
+        };
+        let (format, negotiated) = match options.format {
+            Some(FormatOption::Fixed(f)) => (OutputFormat::Fixed(f), false),
+            Some(FormatOption::Auto) => (negotiate(request, rules), true),
+            None if rules.auto_format => (negotiate(request, rules), true),
+            None => (OutputFormat::Original, false),
+        };
+        // Lossless formats ignore quality: one key whatever `q` says.
+        let quality = match format {
+            OutputFormat::Fixed(Format::Png | Format::Gif) => rules.quality,
+            _ => options.quality.unwrap_or(rules.quality),
+        };
         Ok(VariantSpec {
-            source,
+            source: parse_key(&parsed.raw_key, rules)?,
             width,
-            quality: rules.quality,
+            height,
+            fit,
+            gravity,
+            background: options.background,
+            quality,
             png: rules.png,
+            format,
+            negotiated,
         })
     }
 
-    /// The one key this variant is stored under: `<copy_prefix><source>/w<width>_q<quality>`, with `_p`
-    /// appended in palette PNG mode (whatever the original's format: the mode is a setting, and a
-    /// setting that changes bytes must change the key, or a stored variant would outlive it).
+    /// The one key this variant is stored under: `<copy_prefix><source>/<options>[.<format>]`, where
+    /// `<options>` joins, in this order and only when they matter, `w<px>`, `h<px>`, the fit (`cover`,
+    /// `contain`, `fill`), `g<gravity>`, `bg<rrggbb>`, `q<quality>` (always) and `p` (palette PNG mode,
+    /// a setting that changes bytes, so a stored variant never outlives it); `.<ext>` names a fixed
+    /// format, `.auto-<ext>` a negotiated one. A plain `/w/600/` URL keeps its historical key `w600_q80`.
     /// All variants of an original share the prefix `<copy_prefix><source>/`, so they list and purge together.
     pub fn variant_key(&self, copy_prefix: &str) -> String {
-        let png = match self.png {
-            PngMode::Lossless => "",
-            PngMode::Palette => "_p",
+        let mut parts: Vec<String> = Vec::new();
+        if let Some(w) = self.width {
+            parts.push(format!("w{w}"));
+        }
+        if let Some(h) = self.height {
+            parts.push(format!("h{h}"));
+        }
+        if self.fit != Fit::Inside {
+            parts.push(self.fit.name().to_string());
+        }
+        if self.gravity != Gravity::Centre {
+            parts.push(format!("g{}", self.gravity.name()));
+        }
+        if let Some(bg) = self.background {
+            parts.push(format!("bg{}", bg.hex()));
+        }
+        parts.push(format!("q{}", self.quality));
+        if self.png == PngMode::Palette {
+            parts.push("p".into());
+        }
+        let suffix = match self.format {
+            OutputFormat::Original => String::new(),
+            OutputFormat::Fixed(f) => format!(".{}", f.extension()),
+            OutputFormat::Negotiated(f) => format!(".auto-{}", f.extension()),
         };
-        format!(
-            "{copy_prefix}{}/w{}_q{}{png}",
-            self.source, self.width, self.quality
-        )
+        format!("{copy_prefix}{}/{}{suffix}", self.source, parts.join("_"))
+    }
+
+    /// The box and fit for the pipeline.
+    pub fn target(&self, allow_upscale: bool) -> Target {
+        Target {
+            width: self.width,
+            height: self.height,
+            fit: self.fit,
+            gravity: self.gravity,
+            allow_upscale,
+        }
+    }
+
+    /// Whether an output of `width` x `height` is smaller than this spec asked for, i.e. was reduced to
+    /// avoid upscaling. Read from the served dimensions, so it holds for every tier.
+    pub fn reduced(&self, width: u32, height: u32) -> bool {
+        match (self.width, self.height) {
+            (None, None) => false,
+            (Some(w), None) => width < w,
+            (None, Some(h)) => height < h,
+            (Some(w), Some(h)) => match self.fit {
+                // Within the box, one side meets it unless the scale was capped at the original's.
+                Fit::Inside => width < w && height < h,
+                _ => (width, height) != (w, h),
+            },
+        }
     }
 }
 
-fn parse_width(raw: &str, rules: &SpecRules) -> Result<u32, SpecError> {
-    let canonical = !raw.is_empty()
-        && raw.bytes().all(|b| b.is_ascii_digit())
-        && (raw == "0" || !raw.starts_with('0'));
-    if !canonical {
-        return Err(SpecError::WidthNotNumber(truncate(raw, 32)));
+/// The output box: `w`/`h` checked against the allow-list (unsigned URLs), multiplied by `dpr`, then
+/// checked against the maximum size and the output pixel cap.
+fn sizes(
+    options: &Options,
+    signed: bool,
+    rules: &SpecRules,
+) -> Result<(Option<u32>, Option<u32>), UrlError> {
+    let dpr = options.dpr.unwrap_or(Dpr::ONE);
+    if dpr > rules.max_dpr {
+        return Err(UrlError::AboveMax {
+            option: "dpr",
+            value: dpr.to_string(),
+            max: rules.max_dpr.to_string(),
+        });
     }
-    // Digits only, so the only failure left is overflow: report it as above the maximum.
-    let width: u64 = raw.parse().unwrap_or(u64::MAX);
-    if width == 0 {
-        return Err(SpecError::WidthZero);
+    let side = |value: Option<u32>, option: OptionName| -> Result<Option<u32>, UrlError> {
+        let Some(value) = value else { return Ok(None) };
+        if !signed && !rules.allowed_sizes.is_empty() && !rules.allowed_sizes.contains(&value) {
+            return Err(UrlError::NotAllowed {
+                option: option.as_str(),
+                value,
+                allowed: rules
+                    .allowed_sizes
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        let scaled = dpr.apply(value);
+        if scaled > u64::from(rules.max_size) {
+            let shown = if dpr == Dpr::ONE {
+                value.to_string()
+            } else {
+                format!("{value} x dpr {dpr} = {scaled}")
+            };
+            return Err(UrlError::AboveMax {
+                option: option.as_str(),
+                value: shown,
+                max: rules.max_size.to_string(),
+            });
+        }
+        Ok(Some(u32::try_from(scaled).unwrap_or(u32::MAX)))
+    };
+    let width = side(options.width, OptionName::Width)?;
+    let height = side(options.height, OptionName::Height)?;
+    if let (Some(w), Some(h)) = (width, height) {
+        let pixels = u64::from(w) * u64::from(h);
+        if pixels > rules.max_output_pixels {
+            return Err(UrlError::OutputTooLarge {
+                width: u64::from(w),
+                height: u64::from(h),
+                pixels,
+                limit: rules.max_output_pixels,
+            });
+        }
     }
-    if width > u64::from(rules.max_width) {
-        return Err(SpecError::WidthAboveMax(width, rules.max_width));
-    }
-    let width =
-        u32::try_from(width).map_err(|_| SpecError::WidthAboveMax(width, rules.max_width))?;
-    if !rules.allowed_widths.is_empty() && !rules.allowed_widths.contains(&width) {
-        let allowed = rules
-            .allowed_widths
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
-        return Err(SpecError::WidthNotAllowed(width, allowed));
-    }
-    Ok(width)
+    Ok((width, height))
 }
 
-fn parse_key(raw: &str, rules: &SpecRules) -> Result<String, SpecError> {
+fn negotiate(request: &RequestContext<'_>, rules: &SpecRules) -> OutputFormat {
+    match accept::negotiate(request.accept, request.accept_token, &rules.auto_formats) {
+        Some(format) => OutputFormat::Negotiated(format),
+        None => OutputFormat::Original,
+    }
+}
+
+fn parse_key(raw: &str, rules: &SpecRules) -> Result<String, UrlError> {
     if raw.is_empty() {
-        return Err(SpecError::MissingKey);
+        return Err(UrlError::MissingKey);
     }
     let key = percent_encoding::percent_decode_str(raw)
         .decode_utf8()
-        .map_err(|_| SpecError::BadKey("not valid UTF-8 once percent-decoded"))?
+        .map_err(|_| UrlError::BadKey("not valid UTF-8 once percent-decoded"))?
         .into_owned();
     if key.len() > MAX_KEY_BYTES {
-        return Err(SpecError::BadKey("longer than 1024 bytes"));
+        return Err(UrlError::BadKey("longer than 1024 bytes"));
     }
     if key.chars().any(|c| c.is_control() || c == '\\') {
-        return Err(SpecError::BadKey(
+        return Err(UrlError::BadKey(
             "control characters and backslashes are not allowed",
         ));
     }
@@ -187,7 +330,7 @@ fn parse_key(raw: &str, rules: &SpecRules) -> Result<String, SpecError> {
         .split('/')
         .any(|s| s.is_empty() || s == "." || s == "..")
     {
-        return Err(SpecError::BadKey(
+        return Err(UrlError::BadKey(
             "empty, '.' and '..' path segments are not allowed",
         ));
     }
@@ -195,7 +338,7 @@ fn parse_key(raw: &str, rules: &SpecRules) -> Result<String, SpecError> {
     // store a file of that name would collide with the variant directory.
     let copy = rules.copy_prefix.as_str();
     if key.starts_with(copy) || key == copy.trim_end_matches('/') {
-        return Err(SpecError::UnderCopyPrefix(key, copy.to_string()));
+        return Err(UrlError::UnderCopyPrefix(key, copy.to_string()));
     }
     if !rules.source_prefixes.is_empty()
         && !rules
@@ -203,7 +346,7 @@ fn parse_key(raw: &str, rules: &SpecRules) -> Result<String, SpecError> {
             .iter()
             .any(|p| key.starts_with(p.as_str()))
     {
-        return Err(SpecError::OutsideSources(
+        return Err(UrlError::OutsideSources(
             key,
             rules.source_prefixes.join(", "),
         ));
@@ -211,148 +354,6 @@ fn parse_key(raw: &str, rules: &SpecRules) -> Result<String, SpecError> {
     Ok(key)
 }
 
-fn truncate(s: &str, max_chars: usize) -> String {
-    s.chars().take(max_chars).collect()
-}
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rules() -> SpecRules {
-        SpecRules::from_config(&Config::default())
-    }
-
-    fn parse(path: &str) -> Result<VariantSpec, SpecError> {
-        VariantSpec::parse(path, &rules())
-    }
-
-    #[test]
-    fn width_and_key_are_read() {
-        let spec = parse("/w/600/images/x.jpg").unwrap();
-        assert_eq!(
-            spec,
-            VariantSpec {
-                source: "images/x.jpg".into(),
-                width: 600,
-                quality: 80,
-                png: PngMode::Lossless,
-            }
-        );
-    }
-
-    #[test]
-    fn variant_key_is_canonical_and_groups_by_original() {
-        let spec = parse("/w/600/images/x.jpg").unwrap();
-        assert_eq!(spec.variant_key("copy/"), "copy/images/x.jpg/w600_q80");
-        let other = parse("/w/300/images/x.jpg").unwrap();
-        assert!(other.variant_key("copy/").starts_with("copy/images/x.jpg/"));
-    }
-
-    #[test]
-    fn invalid_widths_are_refused() {
-        assert_eq!(parse("/w/0/a.jpg"), Err(SpecError::WidthZero));
-        for bad in ["-1", "+600", "abc", "6e2", "600.0", "", "0600", " 600"] {
-            assert!(
-                matches!(
-                    parse(&format!("/w/{bad}/a.jpg")),
-                    Err(SpecError::WidthNotNumber(_))
-                ),
-                "width {bad:?} must be refused"
-            );
-        }
-        assert_eq!(
-            parse("/w/4097/a.jpg"),
-            Err(SpecError::WidthAboveMax(4097, 4096))
-        );
-        assert!(matches!(
-            parse("/w/99999999999999999999999/a.jpg"),
-            Err(SpecError::WidthAboveMax(..))
-        ));
-    }
-
-    #[test]
-    fn allow_list_is_enforced() {
-        let mut r = rules();
-        r.allowed_widths = vec![300, 600, 900];
-        assert!(VariantSpec::parse("/w/600/a.jpg", &r).is_ok());
-        assert_eq!(
-            VariantSpec::parse("/w/601/a.jpg", &r),
-            Err(SpecError::WidthNotAllowed(601, "300, 600, 900".into()))
-        );
-    }
-
-    #[test]
-    fn copy_prefix_is_never_an_original() {
-        assert!(matches!(
-            parse("/w/600/copy/images/x.jpg/w300_q80"),
-            Err(SpecError::UnderCopyPrefix(..))
-        ));
-        assert!(matches!(
-            parse("/w/600/copy"),
-            Err(SpecError::UnderCopyPrefix(..))
-        ));
-        // Percent-encoding cannot smuggle it in either.
-        assert!(matches!(
-            parse("/w/600/%63opy/x.jpg"),
-            Err(SpecError::UnderCopyPrefix(..))
-        ));
-        assert!(parse("/w/600/copyright/x.jpg").is_ok());
-    }
-
-    #[test]
-    fn keys_cannot_escape_the_store() {
-        for bad in [
-            "../etc/passwd",
-            "a/../b",
-            "a//b",
-            "./a",
-            "a/%2e%2e/b",
-            "a\\b",
-            "a%00b",
-            "%2Fetc/passwd",
-            "a/",
-        ] {
-            assert!(
-                matches!(parse(&format!("/w/600/{bad}")), Err(SpecError::BadKey(_))),
-                "key {bad:?} must be refused"
-            );
-        }
-        assert_eq!(parse("/w/600/"), Err(SpecError::MissingKey));
-        assert_eq!(parse("/w/600"), Err(SpecError::MissingKey));
-        assert_eq!(parse("/w"), Err(SpecError::MissingWidth));
-        assert!(matches!(parse("/w/600/%ff.jpg"), Err(SpecError::BadKey(_))));
-    }
-
-    #[test]
-    fn source_prefixes_are_enforced() {
-        let mut r = rules();
-        r.source_prefixes = vec!["images/".into()];
-        assert!(VariantSpec::parse("/w/600/images/a.jpg", &r).is_ok());
-        assert!(matches!(
-            VariantSpec::parse("/w/600/private/a.jpg", &r),
-            Err(SpecError::OutsideSources(..))
-        ));
-    }
-
-    #[test]
-    fn percent_encoded_keys_are_decoded() {
-        assert_eq!(
-            parse("/w/600/images/my%20photo.jpg").unwrap().source,
-            "images/my photo.jpg"
-        );
-    }
-
-    #[test]
-    fn options_end_marker_allows_keys_named_like_options() {
-        assert_eq!(parse("/w/600/-/w/photo.jpg").unwrap().source, "w/photo.jpg");
-        assert_eq!(parse("/w/600/w/1/a.jpg"), Err(SpecError::Repeated("w")));
-    }
-
-    #[test]
-    fn other_paths_are_not_image_urls() {
-        assert_eq!(parse("/favicon.ico"), Err(SpecError::NoRoute));
-        assert_eq!(parse("/"), Err(SpecError::NoRoute));
-        assert_eq!(parse("/-/w/600/a.jpg"), Err(SpecError::NoRoute));
-    }
-}
+mod tests;

@@ -37,7 +37,10 @@ impl Application {
     /// Opens the configured store and binds the listener.
     pub async fn build(config: Config) -> Result<Application, StartupError> {
         let store = open_store(&config).await?;
-        Application::build_with_store(config, store).await
+        let demo_root = (config.store.kind == StoreKind::Fs
+            && config.store.root == Path::new(DEFAULT_ROOT))
+        .then(|| resolve_root(&config.store.root));
+        Application::assemble(config, store, demo_root.as_deref()).await
     }
 
     /// As `build`, over a store the caller made (tests wrap the real stores to count calls).
@@ -45,13 +48,21 @@ impl Application {
         config: Config,
         store: Arc<dyn Store>,
     ) -> Result<Application, StartupError> {
+        Application::assemble(config, store, None).await
+    }
+
+    async fn assemble(
+        config: Config,
+        store: Arc<dyn Store>,
+        demo_root: Option<&Path>,
+    ) -> Result<Application, StartupError> {
         let pool = CpuPool::new(config.pool_workers(), config.pool.queue)?;
         let store_description = store.describe();
         let variants = Variants::new(&config, store, pool, Arc::new(Metrics::default()));
         let listener = TcpListener::bind(config.server.listen)
             .await
             .map_err(|e| StartupError::Listen(config.server.listen, e))?;
-        let state = Arc::new(AppState::new(config, variants)?);
+        let state = Arc::new(AppState::new(config, variants, demo_root)?);
         Ok(Application {
             listener,
             state,

@@ -149,6 +149,7 @@ struct Inner {
     max_item_bytes: u64,
     max_source_bytes: u64,
     max_source_pixels: u64,
+    max_output_pixels: u64,
     allow_upscale: bool,
     timeout: Duration,
 }
@@ -179,6 +180,7 @@ impl Variants {
             max_item_bytes: config.cache.max_item_bytes,
             max_source_bytes: config.limits.max_source_bytes,
             max_source_pixels: config.limits.max_source_pixels,
+            max_output_pixels: config.limits.max_output_pixels,
             allow_upscale: config.widths.allow_upscale,
             timeout: config.request_timeout(),
         };
@@ -282,12 +284,13 @@ impl Inner {
         }
         let bytes = original.read_all().await?;
         let job = Job {
-            width: spec.width,
+            target: spec.target(self.allow_upscale),
+            background: spec.background,
             quality: spec.quality,
             png: spec.png,
-            format: None,
-            allow_upscale: self.allow_upscale,
+            format: spec.format,
             max_pixels: self.max_source_pixels,
+            max_output_pixels: self.max_output_pixels,
             deadline: Some(deadline),
         };
         let encoded = self
@@ -384,7 +387,6 @@ async fn stream_stored(object: StoredObject) -> Result<Served, VariantError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::PngMode;
     use crate::store::memory::MemoryStore;
 
     fn variants(store: Arc<MemoryStore>) -> Variants {
@@ -398,12 +400,8 @@ mod tests {
     }
 
     fn spec(width: u32) -> VariantSpec {
-        VariantSpec {
-            source: "a.png".into(),
-            width,
-            quality: 80,
-            png: PngMode::Lossless,
-        }
+        let rules = crate::spec::SpecRules::from_config(&Config::default()).unwrap();
+        VariantSpec::parse(&format!("/w/{width}/a.png"), &rules).unwrap()
     }
 
     fn png(width: u32, height: u32) -> Bytes {

@@ -9,14 +9,14 @@ use axum::response::{IntoResponse, Response};
 
 use crate::pipeline::PipelineError;
 use crate::pool::PoolError;
-use crate::spec::SpecError;
+use crate::options::UrlError;
 use crate::store::StoreError;
 use crate::variants::VariantError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error(transparent)]
-    Spec(#[from] SpecError),
+    Url(#[from] UrlError),
     #[error(transparent)]
     Variant(#[from] VariantError),
     #[error("method not allowed: use GET or HEAD")]
@@ -31,8 +31,12 @@ const RETRY_AFTER_SECS: &str = "1";
 impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
-            AppError::Spec(SpecError::NoRoute) => StatusCode::NOT_FOUND,
-            AppError::Spec(_) => StatusCode::BAD_REQUEST,
+            AppError::Url(e) => match e {
+                UrlError::NoRoute => StatusCode::NOT_FOUND,
+                UrlError::SignatureRequired | UrlError::SignatureInvalid => StatusCode::FORBIDDEN,
+                UrlError::Expired(_) => StatusCode::GONE,
+                _ => StatusCode::BAD_REQUEST,
+            },
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             AppError::Variant(e) => match e {
@@ -43,6 +47,8 @@ impl AppError {
                 }
                 VariantError::Pipeline(p) => match p {
                     PipelineError::TooManyPixels { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                    // The URL asked for too large an output: the client's to change.
+                    PipelineError::OutputTooLarge { .. } => StatusCode::BAD_REQUEST,
                     PipelineError::Unsupported | PipelineError::UnsupportedVariant(_) => {
                         StatusCode::UNSUPPORTED_MEDIA_TYPE
                     }
@@ -119,12 +125,23 @@ mod tests {
 
     #[test]
     fn client_mistakes_are_4xx_and_store_trouble_is_5xx() {
-        assert_eq!(status_of(SpecError::WidthZero), 400);
+        assert_eq!(status_of(UrlError::Repeated("w")), 400);
         assert_eq!(
-            status_of(SpecError::UnderCopyPrefix("copy/x".into(), "copy/".into())),
+            status_of(UrlError::UnderCopyPrefix("copy/x".into(), "copy/".into())),
             400
         );
-        assert_eq!(status_of(SpecError::NoRoute), 404);
+        assert_eq!(status_of(UrlError::NoRoute), 404);
+        assert_eq!(status_of(UrlError::SignatureRequired), 403);
+        assert_eq!(status_of(UrlError::SignatureInvalid), 403);
+        assert_eq!(status_of(UrlError::Expired(1)), 410);
+        assert_eq!(status_of(UrlError::OnlyPresets), 400);
+        let too_big = PipelineError::OutputTooLarge {
+            width: 1,
+            height: 1,
+            pixels: 1,
+            limit: 0,
+        };
+        assert_eq!(status_of(VariantError::Pipeline(too_big)), 400);
         assert_eq!(status_of(VariantError::OriginalNotFound("x".into())), 404);
         assert_eq!(
             status_of(VariantError::SourceTooLarge { size: 2, limit: 1 }),

@@ -10,8 +10,13 @@ use crate::variants::{self, Served};
 
 /// Which tier served the response: `memory`, `copy` or `computed`.
 pub const TIER: &str = "sizer-tier";
-/// Present when the requested width exceeded the original's and the original width was served instead.
+/// Present when the output is smaller than asked, to avoid upscaling: the served `WIDTHxHEIGHT`.
+pub const UPSCALE_AVOIDED: &str = "sizer-upscale-avoided";
+/// Present, with the served width, when a requested width exceeded the original's (kept for clients of
+/// the width-only grammar; `sizer-upscale-avoided` covers every case).
 pub const CLAMPED_WIDTH: &str = "sizer-clamped-width";
+/// Images never run as documents: no scripts, no plugins, no loads, even opened directly.
+const IMAGE_CSP: &str = "default-src 'none'; sandbox";
 
 pub fn respond(
     served: Served,
@@ -26,6 +31,14 @@ pub fn respond(
         HeaderName::from_static(TIER),
         HeaderValue::from_static(served.tier.as_str()),
     );
+    // What answered, in a form the browser's network panel and the Resource Timing API show.
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "tier;desc={}, format;desc={}",
+        served.tier.as_str(),
+        head.format.extension()
+    )) {
+        headers.insert(HeaderName::from_static("server-timing"), v);
+    }
     if let Ok(v) = HeaderValue::from_str(&config.output.cache_control) {
         headers.insert(header::CACHE_CONTROL, v);
     }
@@ -42,11 +55,20 @@ pub fn respond(
     {
         headers.insert(header::LAST_MODIFIED, modified);
     }
-    if head.width < spec.width {
-        headers.insert(
-            HeaderName::from_static(CLAMPED_WIDTH),
-            HeaderValue::from(head.width),
-        );
+    if spec.reduced(head.width, head.height) {
+        if let Ok(v) = HeaderValue::from_str(&format!("{}x{}", head.width, head.height)) {
+            headers.insert(HeaderName::from_static(UPSCALE_AVOIDED), v);
+        }
+        if spec.width.is_some_and(|w| head.width < w) {
+            headers.insert(
+                HeaderName::from_static(CLAMPED_WIDTH),
+                HeaderValue::from(head.width),
+            );
+        }
+    }
+    // The format came from `Accept`: caches must key on it, whatever the status.
+    if spec.negotiated {
+        headers.insert(header::VARY, HeaderValue::from_static("Accept"));
     }
 
     if not_modified(request, head.etag.as_deref()) {
@@ -60,6 +82,10 @@ pub fn respond(
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(IMAGE_CSP),
     );
     let body = match (method, served.body) {
         (&Method::HEAD, _) => Body::empty(),

@@ -1,6 +1,7 @@
 //! The HTTP face: routes, the variant handler, response headers, and the one error-to-status mapping.
 //! Never decodes an image; everything below `variants` is reached through `Variants::get`.
 
+pub mod demo;
 pub mod error;
 pub mod headers;
 pub mod variant;
@@ -24,21 +25,35 @@ pub struct AppState {
     pub config: Config,
     pub rules: SpecRules,
     pub variants: Variants,
+    /// The demo page, when the store is the embedded default and `server.demo_page` is on.
+    demo: Option<String>,
     error_cache_control: HeaderValue,
 }
 
 impl AppState {
-    pub fn new(config: Config, variants: Variants) -> Result<AppState, crate::config::ConfigError> {
+    /// `demo_root`: the embedded default's directory, when that is the store (the demo page is shown
+    /// only then).
+    pub fn new(
+        config: Config,
+        variants: Variants,
+        demo_root: Option<&std::path::Path>,
+    ) -> Result<AppState, crate::config::ConfigError> {
         let error_cache_control = HeaderValue::from_str(&config.output.error_cache_control)
             .map_err(|_| {
                 crate::config::ConfigError::Invalid(
                     "output.error_cache_control is not a header value".into(),
                 )
             })?;
+        let rules = SpecRules::from_config(&config).map_err(crate::config::ConfigError::Invalid)?;
+        let demo = demo_root.filter(|_| config.server.demo_page).map(|root| {
+            let preset = config.presets.keys().next().map(String::as_str);
+            demo::render(&demo::sample_keys(root), preset)
+        });
         Ok(AppState {
-            rules: SpecRules::from_config(&config),
+            rules,
             config,
             variants,
+            demo,
             error_cache_control,
         })
     }
@@ -46,6 +61,7 @@ impl AppState {
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
+        .route("/", get(demo_page))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(variant::serve)
@@ -56,6 +72,20 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(axum::middleware::from_fn(telemetry::log_request))
         .with_state(state)
+}
+
+async fn demo_page(State(state): State<Arc<AppState>>) -> Response {
+    match &state.demo {
+        Some(page) => (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            page.clone(),
+        )
+            .into_response(),
+        None => error::AppError::from(crate::options::UrlError::NoRoute).into_response(),
+    }
 }
 
 async fn healthz() -> impl IntoResponse {

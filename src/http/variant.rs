@@ -1,4 +1,4 @@
-//! `GET|HEAD /w/{width}/{key}`: parse → variants → response.
+//! `GET|HEAD /{options}/{key}`: parse (with the request's `Accept` and the clock) → variants → response.
 
 use std::sync::Arc;
 
@@ -9,7 +9,8 @@ use axum::response::Response;
 use super::AppState;
 use super::error::AppError;
 use super::headers;
-use crate::spec::VariantSpec;
+use crate::options::accept;
+use crate::spec::{RequestContext, VariantSpec};
 
 pub async fn serve(
     State(state): State<Arc<AppState>>,
@@ -20,7 +21,17 @@ pub async fn serve(
     if method != Method::GET && method != Method::HEAD {
         return Err(AppError::MethodNotAllowed);
     }
-    let spec = VariantSpec::parse(uri.path(), &state.rules)?;
+    let header = |name| {
+        request_headers
+            .get(name)
+            .and_then(|v: &axum::http::HeaderValue| v.to_str().ok())
+    };
+    let context = RequestContext {
+        accept: header(axum::http::header::ACCEPT.as_str()),
+        accept_token: header(accept::TOKEN_HEADER),
+        ..RequestContext::at(std::time::SystemTime::now())
+    };
+    let spec = VariantSpec::from_request(uri.path(), &context, &state.rules)?;
     let timeout = state.config.request_timeout();
     let served = tokio::time::timeout(timeout, state.variants.get(&spec))
         .await

@@ -26,6 +26,9 @@ pub fn decode(
         Format::Png => decode_with_image(src, image::ImageFormat::Png),
         Format::WebP => decode_webp(src, info, target_w, target_h),
         Format::Gif => decode_with_image(src, image::ImageFormat::Gif),
+        Format::Avif => Err(PipelineError::UnsupportedVariant(
+            "AVIF originals are not supported yet".into(),
+        )),
     }
 }
 

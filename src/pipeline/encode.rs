@@ -38,6 +38,7 @@ pub fn encode(
         Format::WebP => encode_webp(pixels, quality),
         Format::Png => encode_png(pixels, png),
         Format::Gif => encode_gif(pixels),
+        Format::Avif => Err(PipelineError::Encode("avif: not built yet".into())),
     }
 }
 

@@ -1,40 +1,89 @@
 //! Image processing as an ordered list of small steps over plain pixel buffers:
-//! [`probe`] (format, size, orientation, limits: before any decoding) → [`decode`] (JPEG straight at the
-//! smallest DCT scale that still covers the target) → [`resize`] (fast_image_resize, SIMD) → [`orient`]
-//! (EXIF orientation, applied to the small image) → [`encode`] (the original's format).
+//! [`probe`] (format, size, orientation, limits: before any decoding) → [`geometry`] (which region, what
+//! size, which canvas: arithmetic only) → [`decode`] (JPEG straight at the smallest DCT scale that still
+//! covers the target) → [`saliency`] (where a `smart` crop goes) → [`resize`] (fast_image_resize, SIMD,
+//! cropping inside the resampler) → [`orient`] (EXIF orientation, applied to the small image) →
+//! [`canvas`] (padding, alpha flattening) → [`encode`] (the requested or the original's format).
 //!
 //! Synchronous and CPU-bound: callers run it on the CPU pool, never on the async runtime. Knows nothing of
 //! stores or HTTP. The deadline is checked between steps.
 
+pub mod canvas;
 pub mod decode;
 pub mod encode;
+pub mod geometry;
 pub mod orient;
 pub mod palette;
 pub mod probe;
 pub mod resize;
+pub mod saliency;
 
 use std::time::Instant;
 
+pub use canvas::Rgb;
 pub use encode::PngMode;
+pub use geometry::{Fit, Gravity, Target};
 pub use probe::Format;
+
+/// Which format the output is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputFormat {
+    /// The original's.
+    #[default]
+    Original,
+    /// This one, whatever the original.
+    Fixed(Format),
+    /// The best the client accepts, from content negotiation: this one if it can hold the original
+    /// without loss of alpha, else the original's.
+    Negotiated(Format),
+}
+
+impl OutputFormat {
+    fn resolve(self, original: Format) -> Format {
+        match self {
+            OutputFormat::Original => original,
+            OutputFormat::Fixed(f) | OutputFormat::Negotiated(f) => f,
+        }
+    }
+}
 
 /// What to make of an original.
 #[derive(Debug, Clone)]
 pub struct Job {
-    /// Output width in displayed (orientation-applied) pixels; the height keeps the aspect ratio.
-    pub width: u32,
-    /// Encoder quality for JPEG and WebP, 1-100.
+    /// The box in displayed (orientation-applied) pixels and how to meet it.
+    pub target: Target,
+    /// Padding and flattening colour (see [`canvas`]).
+    pub background: Option<Rgb>,
+    /// Encoder quality for JPEG, WebP and AVIF, 1-100.
     pub quality: u8,
     /// How PNG output is written.
     pub png: PngMode,
-    /// Output format; `None` keeps the original's.
-    pub format: Option<Format>,
-    /// Whether a width above the original's is honoured.
-    pub allow_upscale: bool,
+    pub format: OutputFormat,
     /// Largest original accepted, in pixels.
     pub max_pixels: u64,
+    /// Largest output accepted, in pixels.
+    pub max_output_pixels: u64,
     /// Give up between steps once past this instant.
     pub deadline: Option<Instant>,
+}
+
+impl Job {
+    /// A plain resize to `width`, keeping the aspect ratio and the format, with default limits.
+    pub fn width(width: u32) -> Job {
+        Job {
+            target: Target {
+                width: Some(width),
+                ..Target::default()
+            },
+            background: None,
+            quality: 80,
+            png: PngMode::Lossless,
+            format: OutputFormat::Original,
+            max_pixels: 100_000_000,
+            max_output_pixels: 100_000_000,
+            deadline: None,
+        }
+    }
 }
 
 /// An encoded variant.
@@ -44,6 +93,8 @@ pub struct Encoded {
     pub format: Format,
     pub width: u32,
     pub height: u32,
+    /// Whether the output is smaller than asked, to avoid upscaling.
+    pub reduced: bool,
 }
 
 /// How the channels of a [`Pixels`] buffer are laid out; 8 bits per channel.
@@ -91,6 +142,13 @@ pub enum PipelineError {
         pixels: u64,
         limit: u64,
     },
+    #[error("the output would be {width}x{height} = {pixels} pixels, above the limit of {limit}")]
+    OutputTooLarge {
+        width: u32,
+        height: u32,
+        pixels: u64,
+        limit: u64,
+    },
     #[error("image could not be decoded: {0}")]
     Undecodable(String),
     #[error("image could not be encoded: {0}")]
@@ -112,32 +170,81 @@ pub fn process(src: &[u8], job: &Job) -> Result<Encoded, PipelineError> {
         });
     }
     let (display_w, display_h) = info.display_size();
-    let out_w = if job.allow_upscale {
-        job.width
-    } else {
-        job.width.min(display_w)
+    let plan = geometry::plan(display_w, display_h, &job.target);
+    let (out_w, out_h) = plan.output();
+    let out_pixels = u64::from(out_w) * u64::from(out_h);
+    if out_pixels > job.max_output_pixels {
+        return Err(PipelineError::OutputTooLarge {
+            width: out_w,
+            height: out_h,
+            pixels: out_pixels,
+            limit: job.max_output_pixels,
+        });
+    }
+    // Decoding and resizing happen in the stored frame, before orientation, where a quarter turn swaps
+    // the axes; the plan is in the displayed frame.
+    let swap = |(a, b): (u32, u32)| {
+        if info.orientation.swaps_axes() {
+            (b, a)
+        } else {
+            (a, b)
+        }
     };
-    let out_h = scaled_height(display_w, display_h, out_w);
-    // Resize happens before orientation, in the stored frame, where a quarter turn swaps the axes.
-    let (stored_w, stored_h) = if info.orientation.swaps_axes() {
-        (out_h, out_w)
-    } else {
-        (out_w, out_h)
-    };
+    let (full_w, full_h) = swap(plan.scaled_original(display_w, display_h));
+    let (resized_w, resized_h) = swap(plan.resized);
 
     check(job)?;
-    let decoded = decode::decode(src, &info, stored_w, stored_h)?;
+    let decoded = decode::decode(src, &info, full_w, full_h)?;
     check(job)?;
-    let resized = resize::resize(decoded, stored_w, stored_h)?;
-    let oriented = orient::apply(resized, info.orientation);
+    // The region, from displayed-original pixels to stored pixels to decoded pixels.
+    let stored = info.orientation.stored_region(
+        plan.region,
+        f64::from(info.width),
+        f64::from(info.height),
+    );
+    let (kx, ky) = (
+        f64::from(decoded.width) / f64::from(info.width.max(1)),
+        f64::from(decoded.height) / f64::from(info.height.max(1)),
+    );
+    let mut region = geometry::Region {
+        x: stored.x * kx,
+        y: stored.y * ky,
+        width: (stored.width * kx).min(f64::from(decoded.width)),
+        height: (stored.height * ky).min(f64::from(decoded.height)),
+    };
+    region.x = region.x.min(f64::from(decoded.width) - region.width).max(0.0);
+    region.y = region.y.min(f64::from(decoded.height) - region.height).max(0.0);
+    if plan.smart {
+        let (x, y) = saliency::attention_offset(
+            &decoded,
+            (region.width.round() as u32).max(1),
+            (region.height.round() as u32).max(1),
+        );
+        region.x = f64::from(x).min(f64::from(decoded.width) - region.width).max(0.0);
+        region.y = f64::from(y).min(f64::from(decoded.height) - region.height).max(0.0);
+    }
+    let resized = resize::resize_region(decoded, Some(region), resized_w, resized_h)?;
+    let mut image = orient::apply(resized, info.orientation);
     check(job)?;
-    let format = job.format.unwrap_or(info.format);
-    let bytes = encode::encode(&oriented, format, job.quality, job.png)?;
+    let format = job.format.resolve(info.format);
+    if let Some(c) = plan.canvas {
+        let background = job.background.or(if canvas::has_alpha(format) {
+            None
+        } else {
+            Some(Rgb::WHITE)
+        });
+        image = canvas::pad(image, c, background);
+    }
+    if !canvas::has_alpha(format) {
+        image = canvas::flatten(image, job.background);
+    }
+    let bytes = encode::encode(&image, format, job.quality, job.png)?;
     Ok(Encoded {
         bytes,
         format,
-        width: oriented.width,
-        height: oriented.height,
+        width: image.width,
+        height: image.height,
+        reduced: plan.reduced,
     })
 }
 
@@ -166,9 +273,52 @@ pub(crate) fn flat_image(format: Format, width: u32, height: u32, value: u8) -> 
     encode::encode(&pixels, format, 80, PngMode::Lossless).expect("a flat image encodes")
 }
 
+/// `jpeg` with an APP1 EXIF segment holding only an orientation tag, for tests of oriented originals.
+#[cfg(test)]
+pub(crate) fn with_exif_orientation(jpeg: &[u8], value: u8) -> Vec<u8> {
+    // Big-endian TIFF with one IFD entry: Orientation (0x0112), SHORT, count 1, the value.
+    let mut app1 = b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x01".to_vec();
+    app1.extend_from_slice(&[0x01, 0x12, 0x00, 0x03, 0, 0, 0, 1, 0, value, 0, 0, 0, 0, 0, 0]);
+    let len = u16::try_from(app1.len() + 2).expect("a short segment");
+    let mut out = vec![0xFF, 0xD8, 0xFF, 0xE1];
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&app1);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cover_crop_of_an_oriented_jpeg_keeps_the_displayed_side() {
+        // A stored 40x20 image whose left half is black and right half white, tagged "rotate 90" (it
+        // displays as 20x40, black on top). A north-gravity square crop must be all black, south all white.
+        let (w, h) = (40u32, 20u32);
+        let data = (0..w * h)
+            .flat_map(|i| if i % w < w / 2 { [0, 0, 0] } else { [255, 255, 255] })
+            .collect();
+        let pixels = Pixels {
+            width: w,
+            height: h,
+            layout: Layout::Rgb,
+            data,
+        };
+        let jpeg = encode::encode(&pixels, Format::Jpeg, 90, PngMode::Lossless).unwrap();
+        let rotated = with_exif_orientation(&jpeg, 6);
+        for (gravity, expect) in [(Gravity::North, 0u8), (Gravity::South, 255)] {
+            let mut job = Job::width(10);
+            job.target.height = Some(10);
+            job.target.fit = Fit::Cover;
+            job.target.gravity = gravity;
+            let out = process(&rotated, &job).unwrap();
+            assert_eq!((out.width, out.height), (10, 10));
+            let decoded = image::load_from_memory(&out.bytes).unwrap().to_rgb8();
+            let mean = decoded.pixels().map(|p| u32::from(p[0])).sum::<u32>() / 100;
+            assert!(mean.abs_diff(u32::from(expect)) < 16, "{gravity:?}: mean {mean}");
+        }
+    }
 
     #[test]
     fn height_keeps_aspect_ratio() {

@@ -2,6 +2,7 @@
 
 use image::{DynamicImage, ImageBuffer};
 
+use super::geometry::Region;
 use super::{Layout, Pixels};
 
 /// The eight EXIF orientations (tag 0x0112), named for what displaying the stored image needs.
@@ -54,6 +55,35 @@ impl Orientation {
                 | Orientation::Transverse
                 | Orientation::Rotate270
         )
+    }
+}
+
+impl Orientation {
+    /// The rectangle of the stored image that displays as `region` of the displayed image.
+    /// `stored_w`/`stored_h` are the stored image's dimensions (in whatever pixel scale `region` uses).
+    pub fn stored_region(self, region: Region, stored_w: f64, stored_h: f64) -> Region {
+        let Region {
+            x,
+            y,
+            width: w,
+            height: h,
+        } = region;
+        let (sx, sy, sw, sh) = match self {
+            Orientation::Normal => (x, y, w, h),
+            Orientation::FlipHorizontal => (stored_w - x - w, y, w, h),
+            Orientation::Rotate180 => (stored_w - x - w, stored_h - y - h, w, h),
+            Orientation::FlipVertical => (x, stored_h - y - h, w, h),
+            Orientation::Transpose => (y, x, h, w),
+            Orientation::Rotate90 => (y, stored_h - x - w, h, w),
+            Orientation::Transverse => (stored_w - y - h, stored_h - x - w, h, w),
+            Orientation::Rotate270 => (stored_w - y - h, x, h, w),
+        };
+        Region {
+            x: sx.max(0.0),
+            y: sy.max(0.0),
+            width: sw,
+            height: sh,
+        }
     }
 }
 
@@ -122,6 +152,48 @@ mod tests {
             vec![20, 10]
         );
         assert_eq!(apply(two_by_one(), Orientation::Normal).data, vec![10, 20]);
+    }
+
+    /// Cropping the displayed image equals displaying the crop of `stored_region`, for all eight.
+    #[test]
+    fn stored_region_maps_display_crops_back_for_every_orientation() {
+        let (w, h) = (5u32, 3u32);
+        let stored = Pixels {
+            width: w,
+            height: h,
+            layout: Layout::Gray,
+            data: (0..(w * h) as u8).collect(),
+        };
+        let crop = |p: &Pixels, r: Region| -> Vec<u8> {
+            let mut out = Vec::new();
+            for y in r.y as u32..(r.y + r.height) as u32 {
+                for x in r.x as u32..(r.x + r.width) as u32 {
+                    out.push(p.data[(y * p.width + x) as usize]);
+                }
+            }
+            out
+        };
+        for value in 1..=8 {
+            let o = Orientation::from_exif(value);
+            let displayed = apply(stored.clone(), o);
+            let region = Region {
+                x: 1.0,
+                y: 0.0,
+                width: 2.0,
+                height: 2.0,
+            };
+            let back = o.stored_region(region, f64::from(w), f64::from(h));
+            let via_stored = apply(
+                Pixels {
+                    width: back.width as u32,
+                    height: back.height as u32,
+                    layout: Layout::Gray,
+                    data: crop(&stored, back),
+                },
+                o,
+            );
+            assert_eq!(via_stored.data, crop(&displayed, region), "orientation {value}");
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub enum Format {
     Png,
     WebP,
     Gif,
+    Avif,
 }
 
 impl Format {
@@ -21,6 +22,7 @@ impl Format {
             Format::Png => "image/png",
             Format::WebP => "image/webp",
             Format::Gif => "image/gif",
+            Format::Avif => "image/avif",
         }
     }
 
@@ -31,6 +33,7 @@ impl Format {
             "png" => Some(Format::Png),
             "webp" => Some(Format::WebP),
             "gif" => Some(Format::Gif),
+            "avif" => Some(Format::Avif),
             _ => None,
         }
     }
@@ -42,6 +45,7 @@ impl Format {
             Format::Png => "png",
             Format::WebP => "webp",
             Format::Gif => "gif",
+            Format::Avif => "avif",
         }
     }
 

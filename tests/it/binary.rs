@@ -138,3 +138,40 @@ fn resize_reads_a_pipe_as_well_as_a_mapped_file() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("empty.jpg"));
 }
+
+#[test]
+fn sign_prints_a_path_the_server_accepts() {
+    const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+    let sign = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_sizer"))
+            .arg("sign")
+            .args(args)
+            .env("SIZER_SIGNING__KEYS", format!("[\"{KEY}\"]"))
+            .output()
+            .unwrap()
+    };
+    let out = sign(&["/w/300/images/path.jpg"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        "/s/YecLzr7sOsdjr5oKcf5PV7TQOwL10VbJsbTjkf4IIQw/w/300/images/path.jpg",
+        "the README's test vector"
+    );
+    let mut config = sizer::Config::default();
+    config.signing.keys = vec![KEY.into()];
+    config.signing.required = true;
+    let rules = sizer::spec::SpecRules::from_config(&config).unwrap();
+    let out = sign(&["--exp", "4102444800", "/w/300/h/200/fit/cover/images/path.jpg"]);
+    let path = String::from_utf8(out.stdout).unwrap();
+    let spec = sizer::spec::VariantSpec::parse(path.trim(), &rules).expect("the server accepts it");
+    assert_eq!((spec.width, spec.height), (Some(300), Some(200)));
+    assert!(path.contains("/exp/4102444800/"));
+
+    let unkeyed = Command::new(env!("CARGO_BIN_EXE_sizer"))
+        .args(["sign", "/w/300/a.jpg"])
+        .env_remove("SIZER_SIGNING__KEYS")
+        .output()
+        .unwrap();
+    assert!(!unkeyed.status.success());
+    assert!(String::from_utf8_lossy(&unkeyed.stderr).contains("signing"));
+}

@@ -2,11 +2,15 @@
 //! tree again): every module starts the real service and talks to it over HTTP, against a temporary
 //! directory and the real S3 server `scripts/test` starts.
 
+#[macro_use]
 mod common;
 
 mod binary;
 mod coalescing;
+mod demo;
 mod errors;
 mod formats;
+mod options;
 mod resilience;
+mod signing;
 mod tiers;

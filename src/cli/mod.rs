@@ -1,0 +1,5 @@
+//! The `sizer` subcommands, one file each; `main.rs` only parses and dispatches.
+
+pub mod resize;
+pub mod serve;
+pub mod sign;

@@ -1,0 +1,45 @@
+//! `sizer serve` (the default): the HTTP service until SIGTERM / Ctrl-C.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use sizer::config::{Config, Overrides};
+use sizer::{Application, allocator, shutdown, telemetry};
+
+#[derive(Args, Default)]
+pub struct ServeArgs {
+    /// TOML configuration file (see config/default.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address to listen on, e.g. 0.0.0.0:8080.
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// Serve from a local directory.
+    #[arg(long, conflicts_with = "bucket")]
+    root: Option<PathBuf>,
+    /// Serve from an S3 bucket (AWS_ENDPOINT_URL, AWS_REGION and credentials from the environment).
+    #[arg(long)]
+    bucket: Option<String>,
+}
+
+pub fn run(args: ServeArgs) -> Result<(), String> {
+    telemetry::init();
+    if !allocator::retain_freed_memory() {
+        tracing::debug!("malloc tuning not available: freed buffers go back to the kernel");
+    }
+    let overrides = Overrides {
+        listen: args.listen,
+        root: args.root,
+        bucket: args.bucket,
+    };
+    let config = Config::load(args.config.as_deref(), &overrides).map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let app = Application::build(config)
+            .await
+            .map_err(|e| e.to_string())?;
+        app.run_until(shutdown::signal())
+            .await
+            .map_err(|e| e.to_string())
+    })
+}

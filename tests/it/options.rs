@@ -1,0 +1,317 @@
+//! The URL options over real HTTP against both real stores: sizes, fits, gravity, dpr, quality, formats,
+//! `f/auto` with `Vary: Accept`, presets, never-upscale, and the one-key-per-output rule.
+
+use std::io::Cursor;
+
+use crate::common::*;
+use reqwest::StatusCode;
+
+both_stores!(
+    cover_crops_to_the_box_keeping_the_gravity_side,
+    contain_pads_with_the_background_or_transparency,
+    fill_stretches_and_height_alone_follows_the_aspect_ratio,
+    dpr_and_the_plain_width_share_one_stored_variant,
+    quality_and_format_change_the_bytes_and_the_key,
+    auto_format_follows_accept_and_varies_on_it,
+    small_originals_are_not_upscaled_and_the_response_says_so,
+    presets_expand_and_refuse_contradiction,
+    alpha_flattens_onto_the_background_for_jpeg,
+);
+
+/// A 400x200 PNG: left half red, right half blue.
+fn red_blue() -> bytes::Bytes {
+    let img = image::RgbImage::from_fn(400, 200, |x, _| {
+        if x < 200 {
+            image::Rgb([255, 0, 0])
+        } else {
+            image::Rgb([0, 0, 255])
+        }
+    });
+    let mut png = Vec::new();
+    img.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    png.into()
+}
+
+fn rgba(bytes: &[u8]) -> image::RgbaImage {
+    image::load_from_memory(bytes)
+        .expect("a decodable image")
+        .into_rgba8()
+}
+
+async fn setup(backend: Backend, name: &str, original: bytes::Bytes) -> (TestStore, String, TestApp) {
+    let store = TestStore::new(backend).await;
+    let key = store.put_original(name, original).await;
+    let app = spawn_app(&store, test_config()).await;
+    (store, key, app)
+}
+
+async fn cover_crops_to_the_box_keeping_the_gravity_side(backend: Backend) {
+    let (_store, key, app) = setup(backend, "rb.png", red_blue()).await;
+    for (gravity, expect) in [("west", [255, 0, 0]), ("east", [0, 0, 255])] {
+        let res = app
+            .get(&format!("/w/100/h/100/fit/cover/g/{gravity}/{key}"))
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let img = rgba(&res.bytes().await.unwrap());
+        assert_eq!(img.dimensions(), (100, 100));
+        for p in [img.get_pixel(5, 5), img.get_pixel(95, 95), img.get_pixel(50, 50)] {
+            assert_eq!(&p.0[..3], expect, "{gravity}");
+        }
+    }
+    // Centre keeps both halves.
+    let res = app.get(&format!("/w/100/h/100/fit/cover/{key}")).await;
+    let img = rgba(&res.bytes().await.unwrap());
+    assert_eq!(&img.get_pixel(5, 50).0[..3], [255, 0, 0]);
+    assert_eq!(&img.get_pixel(95, 50).0[..3], [0, 0, 255]);
+    app.stop().await;
+}
+
+async fn contain_pads_with_the_background_or_transparency(backend: Backend) {
+    let (_store, key, app) = setup(backend, "rb.png", red_blue()).await;
+    let res = app
+        .get(&format!("/w/100/h/100/fit/contain/bg/00ff00/{key}"))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let img = rgba(&res.bytes().await.unwrap());
+    assert_eq!(img.dimensions(), (100, 100));
+    assert_eq!(img.get_pixel(50, 5).0, [0, 255, 0, 255], "padding above");
+    assert_eq!(img.get_pixel(50, 95).0, [0, 255, 0, 255], "padding below");
+    assert_eq!(img.get_pixel(10, 50).0, [255, 0, 0, 255], "the image in the middle");
+    let clear = app.get(&format!("/w/100/h/100/fit/contain/{key}")).await;
+    let img = rgba(&clear.bytes().await.unwrap());
+    assert_eq!(img.get_pixel(50, 5).0[3], 0, "PNG padding is transparent");
+    // JPEG cannot be transparent: white unless told otherwise.
+    let jpeg = app
+        .get(&format!("/w/100/h/100/fit/contain/g/north/f/jpeg/{key}"))
+        .await;
+    assert_eq!(header(&jpeg, "content-type"), Some("image/jpeg"));
+    let img = rgba(&jpeg.bytes().await.unwrap());
+    assert!(img.get_pixel(50, 95).0[..3].iter().all(|&c| c > 245), "white below");
+    assert!(img.get_pixel(10, 10).0[0] > 200, "red at the top (north)");
+    app.stop().await;
+}
+
+async fn fill_stretches_and_height_alone_follows_the_aspect_ratio(backend: Backend) {
+    let (_store, key, app) = setup(backend, "path.jpg", sample("path.jpg")).await;
+    let res = app.get(&format!("/w/300/h/300/fit/fill/{key}")).await;
+    assert_eq!(decoded_size(&res.bytes().await.unwrap()), (300, 300));
+    let res = app.get(&format!("/h/100/{key}")).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(decoded_size(&res.bytes().await.unwrap()), (160, 100));
+    let res = app.get(&format!("/w/300/h/300/{key}")).await;
+    assert_eq!(
+        decoded_size(&res.bytes().await.unwrap()),
+        (300, 188),
+        "inside by default"
+    );
+    app.stop().await;
+}
+
+async fn dpr_and_the_plain_width_share_one_stored_variant(backend: Backend) {
+    let (store, key, app) = setup(backend, "path.jpg", sample("path.jpg")).await;
+    let retina = app.get(&format!("/w/150/dpr/2/{key}")).await;
+    assert_eq!(retina.status(), StatusCode::OK);
+    assert_eq!(header(&retina, "sizer-tier"), Some("computed"));
+    let retina = retina.bytes().await.unwrap();
+    assert_eq!(decoded_size(&retina).0, 300);
+    let variant = format!("copy/{key}/w300_q80");
+    assert_eq!(wait_for_object(&store, &variant).await, retina);
+    for path in [
+        format!("/w/300/{key}"),
+        format!("/w/300/q/80/fit/inside/{key}"),
+        format!("/w/300/dpr/1/{key}"),
+    ] {
+        let res = app.get(&path).await;
+        assert_eq!(header(&res, "sizer-tier"), Some("memory"), "{path}");
+        assert_eq!(res.bytes().await.unwrap(), retina, "{path}");
+    }
+    assert_eq!(store.probe.total_puts(), 1, "one stored variant for all four URLs");
+    assert_eq!(store.probe.gets(&key), 1, "one read of the original");
+    app.stop().await;
+}
+
+async fn quality_and_format_change_the_bytes_and_the_key(backend: Backend) {
+    let (store, key, app) = setup(backend, "path.jpg", sample("path.jpg")).await;
+    let q80 = app.get(&format!("/w/300/{key}")).await.bytes().await.unwrap();
+    let q30 = app.get(&format!("/w/300/q/30/{key}")).await;
+    assert_eq!(header(&q30, "sizer-tier"), Some("computed"));
+    let q30 = q30.bytes().await.unwrap();
+    assert!(q30.len() < q80.len() * 3 / 4, "{} vs {}", q30.len(), q80.len());
+    wait_for_object(&store, &format!("copy/{key}/w300_q30")).await;
+    for (format, mime) in [
+        ("webp", "image/webp"),
+        ("png", "image/png"),
+        ("gif", "image/gif"),
+        ("avif", "image/avif"),
+    ] {
+        let res = app.get(&format!("/w/300/f/{format}/{key}")).await;
+        assert_eq!(res.status(), StatusCode::OK, "{format}");
+        assert_eq!(header(&res, "content-type"), Some(mime));
+        assert_eq!(header(&res, "vary"), None, "an explicit format never varies");
+        let body = res.bytes().await.unwrap();
+        let ext = if format == "jpeg" { "jpg" } else { format };
+        assert_eq!(
+            wait_for_object(&store, &format!("copy/{key}/w300_q80.{ext}")).await,
+            body
+        );
+        if format != "avif" {
+            assert_eq!(decoded_size(&body), (300, 188), "{format}");
+        }
+    }
+    app.stop().await;
+}
+
+const CHROME: &str = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8";
+const SAFARI_15: &str = "image/webp,image/png,image/svg+xml,image/*;q=0.8,video/*;q=0.8,*/*;q=0.5";
+const CURL: &str = "*/*";
+
+async fn auto_format_follows_accept_and_varies_on_it(backend: Backend) {
+    let (_store, key, app) = setup(backend, "path.jpg", sample("path.jpg")).await;
+    let get = |accept: &'static str, path: String| {
+        app.client
+            .get(format!("{}{path}", app.base))
+            .header("accept", accept)
+            .send()
+    };
+    let url = format!("/w/200/f/auto/{key}");
+    for (accept, mime) in [
+        (CHROME, "image/avif"),
+        (SAFARI_15, "image/webp"),
+        (CURL, "image/jpeg"),
+    ] {
+        let res = get(accept, url.clone()).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(header(&res, "content-type"), Some(mime), "{accept}");
+        assert_eq!(header(&res, "vary"), Some("Accept"));
+        let etag = header(&res, "etag").unwrap().to_string();
+        // 304 and HEAD vary too.
+        let revalidated = app
+            .client
+            .get(format!("{}{url}", app.base))
+            .header("accept", accept)
+            .header("if-none-match", etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(revalidated.status(), StatusCode::NOT_MODIFIED);
+        assert_eq!(header(&revalidated, "vary"), Some("Accept"));
+        let head = app
+            .client
+            .head(format!("{}{url}", app.base))
+            .header("accept", accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(header(&head, "vary"), Some("Accept"));
+        assert_eq!(header(&head, "content-type"), Some(mime));
+    }
+    // A CDN's normalised token wins over Accept.
+    let res = app
+        .client
+        .get(format!("{}{url}", app.base))
+        .header("accept", CHROME)
+        .header("sizer-accept", "webp")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&res, "content-type"), Some("image/webp"));
+    // No f/: the original's format, and no Vary.
+    let plain = get(CHROME, format!("/w/200/{key}")).await.unwrap();
+    assert_eq!(header(&plain, "content-type"), Some("image/jpeg"));
+    assert_eq!(header(&plain, "vary"), None);
+    // Errors do not vary.
+    let bad = get(CHROME, format!("/w/0/f/auto/{key}")).await.unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(header(&bad, "vary"), None);
+    app.stop().await;
+}
+
+async fn small_originals_are_not_upscaled_and_the_response_says_so(backend: Backend) {
+    // camera.png is 512x512.
+    let (_store, key, app) = setup(backend, "camera.png", sample("camera.png")).await;
+    let res = app.get(&format!("/w/800/h/400/fit/cover/{key}")).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(header(&res, "sizer-upscale-avoided"), Some("512x256"));
+    assert_eq!(decoded_size(&res.bytes().await.unwrap()), (512, 256), "the asked 2:1 shape");
+    let res = app.get(&format!("/w/1000/{key}")).await;
+    assert_eq!(header(&res, "sizer-upscale-avoided"), Some("512x512"));
+    assert_eq!(header(&res, "sizer-clamped-width"), Some("512"));
+    let res = app.get(&format!("/w/256/h/256/fit/cover/{key}")).await;
+    assert_eq!(header(&res, "sizer-upscale-avoided"), None);
+    // Repeated from memory, the header is still there.
+    let res = app.get(&format!("/w/800/h/400/fit/cover/{key}")).await;
+    assert_eq!(header(&res, "sizer-tier"), Some("memory"));
+    assert_eq!(header(&res, "sizer-upscale-avoided"), Some("512x256"));
+    app.stop().await;
+}
+
+async fn presets_expand_and_refuse_contradiction(backend: Backend) {
+    let (store, key, app) = setup(backend, "path.jpg", sample("path.jpg")).await;
+    let res = app.get(&format!("/p/thumb/{key}")).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(decoded_size(&res.bytes().await.unwrap()), (300, 300));
+    wait_for_object(&store, &format!("copy/{key}/w300_h300_cover_q80")).await;
+    let (status, message) = error_json(app.get(&format!("/p/thumb/w/100/{key}")).await).await;
+    assert_eq!(status, 400);
+    assert!(message.contains("'w'") && message.contains("thumb"), "{message}");
+    let (status, message) = error_json(app.get(&format!("/p/nope/{key}")).await).await;
+    assert_eq!(status, 400);
+    assert!(message.contains("nope"), "{message}");
+    app.stop().await;
+}
+
+async fn alpha_flattens_onto_the_background_for_jpeg(backend: Backend) {
+    let (_store, key, app) = setup(backend, "camera.png", sample("camera.png")).await;
+    let res = app.get(&format!("/w/64/f/jpeg/bg/0000ff/{key}")).await;
+    assert_eq!(header(&res, "content-type"), Some("image/jpeg"));
+    let img = rgba(&res.bytes().await.unwrap());
+    let corner = img.get_pixel(0, 0).0;
+    assert!(corner[2] > 200 && corner[0] < 60, "transparent corner on blue: {corner:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_options_are_400_naming_the_option_and_write_nothing() {
+    let store = TestStore::new(Backend::Fs).await;
+    let key = store.put_original("path.jpg", sample("path.jpg")).await;
+    let app = spawn_app(&store, test_config()).await;
+    for (path, option) in [
+        ("/w/300/h/-1", "'h'"),
+        ("/w/300/fit/crop", "'fit'"),
+        ("/w/300/g/top", "'g'"),
+        ("/w/300/dpr/4", "'dpr'"),
+        ("/w/300/dpr/1.55", "'dpr'"),
+        ("/w/300/q/0", "'q'"),
+        ("/w/300/f/tiff", "'f'"),
+        ("/w/300/bg/red", "'bg'"),
+        ("/w/300/fit/cover/fit/fill", "'fit'"),
+        ("/w/3000/dpr/2", "'w'"),
+    ] {
+        let (status, message) = error_json(app.get(&format!("{path}/{key}")).await).await;
+        assert_eq!(status, 400, "{path}");
+        assert!(message.contains(option), "{path}: {message}");
+    }
+    assert_eq!(store.probe.gets(&key), 0, "no option error reads the original");
+    assert_eq!(store.probe.total_puts(), 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_output_pixel_cap_applies_after_reading_the_header() {
+    let store = TestStore::new(Backend::Fs).await;
+    let key = store.put_original("path.jpg", sample("path.jpg")).await;
+    let mut config = test_config();
+    config.limits.max_output_pixels = 100_000;
+    let app = spawn_app(&store, config).await;
+    // 2560x1600 at 600 wide is 600x375 = 225,000 pixels.
+    let (status, message) = error_json(app.get(&format!("/w/600/{key}")).await).await;
+    assert_eq!(status, 400);
+    assert!(message.contains("100000"), "{message}");
+    let (status, _) = error_json(app.get(&format!("/w/1000/h/1000/{key}")).await).await;
+    assert_eq!(status, 400);
+    assert_eq!(app.get(&format!("/w/300/{key}")).await.status(), StatusCode::OK);
+    wait_for_object(&store, &format!("copy/{key}/w300_q80")).await;
+    assert_eq!(store.probe.total_puts(), 1, "only the variant within the cap");
+    app.stop().await;
+}
