@@ -33,8 +33,7 @@ fn workloads(c: &mut Criterion) {
             .as_str()
             .and_then(Format::from_name)
             .expect("a known format");
-        let src =
-            std::fs::read(repo.join("testdata/images").join(input)).expect("workload input");
+        let src = std::fs::read(repo.join("testdata/images").join(input)).expect("workload input");
         // PNG workloads run in both PNG modes; palette is the one comparable with sharp's "quality 80".
         let modes: &[(PngMode, &str)] = if format == Format::Png {
             &[

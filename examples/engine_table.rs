@@ -25,14 +25,21 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// A workload row as sharp-engine.js reads it: `width`, `format`, and optionally `height`, `fit`,
 /// `position` (a gravity, or `attention` = smart) and `quality` (null: the default 80).
 fn job_for(w: &serde_json::Value, format: Format, png: PngMode) -> Job {
-    let size = |k: &str| w[k].as_u64().map(|v| u32::try_from(v).expect("a pixel size"));
+    let size = |k: &str| {
+        w[k].as_u64()
+            .map(|v| u32::try_from(v).expect("a pixel size"))
+    };
     let mut job = Job::width(size("width").expect("width"));
     job.target.height = size("height");
     if let Some(fit) = w["fit"].as_str() {
         job.target.fit = Fit::from_name(fit).expect("a known fit");
     }
     if let Some(position) = w["position"].as_str() {
-        let name = if position == "attention" { "smart" } else { position };
+        let name = if position == "attention" {
+            "smart"
+        } else {
+            position
+        };
         job.target.gravity = Gravity::from_name(name).expect("a known position");
     }
     job.quality = w["quality"]

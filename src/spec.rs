@@ -354,6 +354,5 @@ fn parse_key(raw: &str, rules: &SpecRules) -> Result<String, UrlError> {
     Ok(key)
 }
 
-
 #[cfg(test)]
 mod tests;

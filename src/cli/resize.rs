@@ -37,19 +37,26 @@ pub struct ResizeArgs {
 }
 
 pub fn run(args: ResizeArgs) -> Result<(), String> {
-    let format = match args.format.as_deref() {
-        None => OutputFormat::Original,
-        Some(name) => OutputFormat::Fixed(Format::from_name(name).ok_or_else(|| {
-            format!("unknown format '{name}': use jpeg, png, webp, avif or gif")
-        })?),
-    };
-    let fit = Fit::from_name(&args.fit)
-        .ok_or_else(|| format!("unknown fit '{}': use inside, cover, contain or fill", args.fit))?;
+    let format =
+        match args.format.as_deref() {
+            None => OutputFormat::Original,
+            Some(name) => OutputFormat::Fixed(Format::from_name(name).ok_or_else(|| {
+                format!("unknown format '{name}': use jpeg, png, webp, avif or gif")
+            })?),
+        };
+    let fit = Fit::from_name(&args.fit).ok_or_else(|| {
+        format!(
+            "unknown fit '{}': use inside, cover, contain or fill",
+            args.fit
+        )
+    })?;
     let gravity = Gravity::from_name(&args.gravity)
         .ok_or_else(|| format!("unknown gravity '{}'", args.gravity))?;
     let background = match args.background.as_deref() {
         None => None,
-        Some(hex) => Some(Rgb::from_hex(hex).ok_or_else(|| format!("--background {hex}: use rrggbb"))?),
+        Some(hex) => {
+            Some(Rgb::from_hex(hex).ok_or_else(|| format!("--background {hex}: use rrggbb"))?)
+        }
     };
     let src = read_input(&args.input).map_err(|e| format!("{}: {e}", args.input.display()))?;
     let limits = Config::default().limits;

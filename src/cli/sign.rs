@@ -20,8 +20,8 @@ pub struct SignArgs {
 }
 
 pub fn run(args: SignArgs) -> Result<(), String> {
-    let config = Config::load(args.config.as_deref(), &Overrides::default())
-        .map_err(|e| e.to_string())?;
+    let config =
+        Config::load(args.config.as_deref(), &Overrides::default()).map_err(|e| e.to_string())?;
     let signer = Signer::from_hex(&config.signing.keys)?;
     println!("{}", signed_path(&signer, &args.path, args.exp)?);
     Ok(())

@@ -7,9 +7,9 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::options::UrlError;
 use crate::pipeline::PipelineError;
 use crate::pool::PoolError;
-use crate::options::UrlError;
 use crate::store::StoreError;
 use crate::variants::VariantError;
 

@@ -19,7 +19,11 @@ pub const MAX_ACCEPT_BYTES: usize = 1024;
 pub const NEGOTIABLE: &[Format] = &[Format::Avif, Format::WebP];
 
 /// The first format of `preference` the client takes, or `None` for the original's format.
-pub fn negotiate(accept: Option<&str>, token: Option<&str>, preference: &[Format]) -> Option<Format> {
+pub fn negotiate(
+    accept: Option<&str>,
+    token: Option<&str>,
+    preference: &[Format],
+) -> Option<Format> {
     if let Some(token) = token.map(str::trim) {
         if token.eq_ignore_ascii_case("none") {
             return None;
@@ -67,7 +71,8 @@ mod tests {
     const CHROME: &str = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8";
     const FIREFOX: &str = "image/avif,image/webp,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5";
     const SAFARI_17: &str = "image/webp,image/avif,image/jxl,image/heic,image/heic-sequence,video/*;q=0.8,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5";
-    const SAFARI_15: &str = "image/webp,image/png,image/svg+xml,image/*;q=0.8,video/*;q=0.8,*/*;q=0.5";
+    const SAFARI_15: &str =
+        "image/webp,image/png,image/svg+xml,image/*;q=0.8,video/*;q=0.8,*/*;q=0.5";
     const CURL: &str = "*/*";
     const ORDER: &[Format] = &[Format::Avif, Format::WebP];
 
@@ -84,7 +89,10 @@ mod tests {
     #[test]
     fn the_configured_order_decides() {
         let webp_first = &[Format::WebP, Format::Avif];
-        assert_eq!(negotiate(Some(CHROME), None, webp_first), Some(Format::WebP));
+        assert_eq!(
+            negotiate(Some(CHROME), None, webp_first),
+            Some(Format::WebP)
+        );
         assert_eq!(negotiate(Some(CHROME), None, &[]), None);
     }
 
@@ -104,10 +112,19 @@ mod tests {
 
     #[test]
     fn a_cdn_token_wins_when_valid() {
-        assert_eq!(negotiate(Some(CHROME), Some("webp"), ORDER), Some(Format::WebP));
+        assert_eq!(
+            negotiate(Some(CHROME), Some("webp"), ORDER),
+            Some(Format::WebP)
+        );
         assert_eq!(negotiate(Some(CHROME), Some("none"), ORDER), None);
-        assert_eq!(negotiate(Some(CURL), Some("avif"), ORDER), Some(Format::Avif));
+        assert_eq!(
+            negotiate(Some(CURL), Some("avif"), ORDER),
+            Some(Format::Avif)
+        );
         // Junk falls back to Accept.
-        assert_eq!(negotiate(Some(CHROME), Some("jpeg2000"), ORDER), Some(Format::Avif));
+        assert_eq!(
+            negotiate(Some(CHROME), Some("jpeg2000"), ORDER),
+            Some(Format::Avif)
+        );
     }
 }

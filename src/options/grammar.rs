@@ -121,7 +121,10 @@ mod tests {
 
     #[test]
     fn the_end_marker_allows_keys_named_like_options() {
-        assert_eq!(parse("/w/600/-/w/photo.jpg").unwrap().raw_key, "w/photo.jpg");
+        assert_eq!(
+            parse("/w/600/-/w/photo.jpg").unwrap().raw_key,
+            "w/photo.jpg"
+        );
         assert_eq!(parse("/-/w/600/a.jpg"), Err(UrlError::NoRoute));
     }
 

@@ -192,9 +192,10 @@ impl Options {
             OptionName::Width => self.width = Some(dimension(name, value)?),
             OptionName::Height => self.height = Some(dimension(name, value)?),
             OptionName::Fit => {
-                self.fit = Some(Fit::from_name(value).ok_or_else(|| {
-                    bad(name, value, "one of inside, cover, contain, fill")
-                })?);
+                self.fit = Some(
+                    Fit::from_name(value)
+                        .ok_or_else(|| bad(name, value, "one of inside, cover, contain, fill"))?,
+                );
             }
             OptionName::Gravity => {
                 let value = if value == "center" { "centre" } else { value };
@@ -337,7 +338,10 @@ mod tests {
             Some(Rgb([255, 0, 0]))
         );
         assert_eq!(set("p", "thumb").unwrap().preset.as_deref(), Some("thumb"));
-        assert_eq!(set("exp", "1700000000").unwrap().expires, Some(1_700_000_000));
+        assert_eq!(
+            set("exp", "1700000000").unwrap().expires,
+            Some(1_700_000_000)
+        );
     }
 
     #[test]

@@ -184,8 +184,16 @@ mod tests {
             Presets::from_config(&tables)
         };
         assert!(table("w", PresetValue::Int(0)).unwrap_err().contains("'w'"));
-        assert!(table("fit", PresetValue::Text("crop".into())).unwrap_err().contains("'fit'"));
-        assert!(table("p", PresetValue::Text("x".into())).unwrap_err().contains("presets.x.p"));
+        assert!(
+            table("fit", PresetValue::Text("crop".into()))
+                .unwrap_err()
+                .contains("'fit'")
+        );
+        assert!(
+            table("p", PresetValue::Text("x".into()))
+                .unwrap_err()
+                .contains("presets.x.p")
+        );
         assert!(table("width", PresetValue::Int(3)).is_err());
         assert_eq!(
             table("dpr", PresetValue::Float(1.5)).map(|p| p.by_name["x"].dpr),

@@ -76,7 +76,7 @@ impl Signer {
 
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
     let hex = hex.trim();
-    if hex.len() % 2 != 0 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !hex.len().is_multiple_of(2) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..hex.len())
@@ -110,7 +110,10 @@ mod tests {
         let rotated = signer(&[KEY, &old]);
         let by_old = signer(&[&old]).sign("/w/1/a.jpg").unwrap();
         assert!(rotated.verify(&by_old, "/w/1/a.jpg"));
-        assert_eq!(rotated.sign("/w/1/a.jpg"), signer(&[KEY]).sign("/w/1/a.jpg"));
+        assert_eq!(
+            rotated.sign("/w/1/a.jpg"),
+            signer(&[KEY]).sign("/w/1/a.jpg")
+        );
     }
 
     #[test]

@@ -89,7 +89,8 @@ pub fn flatten(image: Pixels, background: Option<Rgb>) -> Pixels {
         .chunks_exact(4)
         .flat_map(|p| {
             let a = u32::from(p[3]);
-            let mix = |c: u8, b: u8| ((u32::from(c) * a + u32::from(b) * (255 - a) + 127) / 255) as u8;
+            let mix =
+                |c: u8, b: u8| ((u32::from(c) * a + u32::from(b) * (255 - a) + 127) / 255) as u8;
             [mix(p[0], bg[0]), mix(p[1], bg[1]), mix(p[2], bg[2])]
         })
         .collect();
@@ -147,7 +148,10 @@ mod tests {
     #[test]
     fn hex_colours_parse_in_either_case_and_print_lower() {
         assert_eq!(Rgb::from_hex("FF8800"), Some(Rgb([255, 136, 0])));
-        assert_eq!(Rgb::from_hex("ff8800").map(Rgb::hex).as_deref(), Some("ff8800"));
+        assert_eq!(
+            Rgb::from_hex("ff8800").map(Rgb::hex).as_deref(),
+            Some("ff8800")
+        );
         for bad in ["fff", "ff88001", "gg0000", "+f8800", "ff 800", "ffé00"] {
             assert_eq!(Rgb::from_hex(bad), None, "{bad}");
         }
@@ -183,9 +187,6 @@ mod tests {
             data: vec![0, 0, 0, 128],
         };
         assert_eq!(flatten(half.clone(), None).data, vec![127, 127, 127]);
-        assert_eq!(
-            flatten(half, Some(Rgb([0, 0, 200]))).data,
-            vec![0, 0, 100]
-        );
+        assert_eq!(flatten(half, Some(Rgb([0, 0, 200]))).data, vec![0, 0, 100]);
     }
 }

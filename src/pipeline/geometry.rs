@@ -29,7 +29,10 @@ impl Fit {
     ];
 
     pub fn from_name(name: &str) -> Option<Fit> {
-        Self::NAMES.iter().find(|(n, _)| *n == name).map(|&(_, f)| f)
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|&(_, f)| f)
     }
 
     pub fn name(self) -> &'static str {
@@ -72,7 +75,10 @@ impl Gravity {
     ];
 
     pub fn from_name(name: &str) -> Option<Gravity> {
-        Self::NAMES.iter().find(|(n, _)| *n == name).map(|&(_, g)| g)
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|&(_, g)| g)
     }
 
     pub fn name(self) -> &'static str {
@@ -275,14 +281,16 @@ pub fn plan(display_w: u32, display_h: u32, target: &Target) -> Plan {
             let (scale, canvas_w, canvas_h, reduced) = if scale > 1.0 && !upscale_ok {
                 // The smallest box of the asked shape that holds the original at its own resolution.
                 let k = (sw / w).max(sh / h);
-                (1.0, px(w * k).max(display_w), px(h * k).max(display_h), true)
+                (
+                    1.0,
+                    px(w * k).max(display_w),
+                    px(h * k).max(display_h),
+                    true,
+                )
             } else {
                 (scale, px(w), px(h), false)
             };
-            let resized = (
-                px(sw * scale).min(canvas_w),
-                px(sh * scale).min(canvas_h),
-            );
+            let resized = (px(sw * scale).min(canvas_w), px(sh * scale).min(canvas_h));
             let (ax, ay) = target.gravity.anchor();
             let offset = |free: u32, a: f64| (f64::from(free) * a).floor() as u32;
             Plan {

@@ -197,11 +197,9 @@ pub fn process(src: &[u8], job: &Job) -> Result<Encoded, PipelineError> {
     let decoded = decode::decode(src, &info, full_w, full_h)?;
     check(job)?;
     // The region, from displayed-original pixels to stored pixels to decoded pixels.
-    let stored = info.orientation.stored_region(
-        plan.region,
-        f64::from(info.width),
-        f64::from(info.height),
-    );
+    let stored =
+        info.orientation
+            .stored_region(plan.region, f64::from(info.width), f64::from(info.height));
     let (kx, ky) = (
         f64::from(decoded.width) / f64::from(info.width.max(1)),
         f64::from(decoded.height) / f64::from(info.height.max(1)),
@@ -212,16 +210,26 @@ pub fn process(src: &[u8], job: &Job) -> Result<Encoded, PipelineError> {
         width: (stored.width * kx).min(f64::from(decoded.width)),
         height: (stored.height * ky).min(f64::from(decoded.height)),
     };
-    region.x = region.x.min(f64::from(decoded.width) - region.width).max(0.0);
-    region.y = region.y.min(f64::from(decoded.height) - region.height).max(0.0);
+    region.x = region
+        .x
+        .min(f64::from(decoded.width) - region.width)
+        .max(0.0);
+    region.y = region
+        .y
+        .min(f64::from(decoded.height) - region.height)
+        .max(0.0);
     if plan.smart {
         let (x, y) = saliency::attention_offset(
             &decoded,
             (region.width.round() as u32).max(1),
             (region.height.round() as u32).max(1),
         );
-        region.x = f64::from(x).min(f64::from(decoded.width) - region.width).max(0.0);
-        region.y = f64::from(y).min(f64::from(decoded.height) - region.height).max(0.0);
+        region.x = f64::from(x)
+            .min(f64::from(decoded.width) - region.width)
+            .max(0.0);
+        region.y = f64::from(y)
+            .min(f64::from(decoded.height) - region.height)
+            .max(0.0);
     }
     let resized = resize::resize_region(decoded, Some(region), resized_w, resized_h)?;
     let mut image = orient::apply(resized, info.orientation);
@@ -278,7 +286,9 @@ pub(crate) fn flat_image(format: Format, width: u32, height: u32, value: u8) -> 
 pub(crate) fn with_exif_orientation(jpeg: &[u8], value: u8) -> Vec<u8> {
     // Big-endian TIFF with one IFD entry: Orientation (0x0112), SHORT, count 1, the value.
     let mut app1 = b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x01".to_vec();
-    app1.extend_from_slice(&[0x01, 0x12, 0x00, 0x03, 0, 0, 0, 1, 0, value, 0, 0, 0, 0, 0, 0]);
+    app1.extend_from_slice(&[
+        0x01, 0x12, 0x00, 0x03, 0, 0, 0, 1, 0, value, 0, 0, 0, 0, 0, 0,
+    ]);
     let len = u16::try_from(app1.len() + 2).expect("a short segment");
     let mut out = vec![0xFF, 0xD8, 0xFF, 0xE1];
     out.extend_from_slice(&len.to_be_bytes());
@@ -297,7 +307,13 @@ mod tests {
         // displays as 20x40, black on top). A north-gravity square crop must be all black, south all white.
         let (w, h) = (40u32, 20u32);
         let data = (0..w * h)
-            .flat_map(|i| if i % w < w / 2 { [0, 0, 0] } else { [255, 255, 255] })
+            .flat_map(|i| {
+                if i % w < w / 2 {
+                    [0, 0, 0]
+                } else {
+                    [255, 255, 255]
+                }
+            })
             .collect();
         let pixels = Pixels {
             width: w,
@@ -316,7 +332,10 @@ mod tests {
             assert_eq!((out.width, out.height), (10, 10));
             let decoded = image::load_from_memory(&out.bytes).unwrap().to_rgb8();
             let mean = decoded.pixels().map(|p| u32::from(p[0])).sum::<u32>() / 100;
-            assert!(mean.abs_diff(u32::from(expect)) < 16, "{gravity:?}: mean {mean}");
+            assert!(
+                mean.abs_diff(u32::from(expect)) < 16,
+                "{gravity:?}: mean {mean}"
+            );
         }
     }
 

@@ -192,7 +192,11 @@ mod tests {
                 },
                 o,
             );
-            assert_eq!(via_stored.data, crop(&displayed, region), "orientation {value}");
+            assert_eq!(
+                via_stored.data,
+                crop(&displayed, region),
+                "orientation {value}"
+            );
         }
     }
 

@@ -28,10 +28,7 @@ pub fn resize_region(
 ) -> Result<Pixels, PipelineError> {
     let region = region.filter(|r| {
         // A region that is the whole image is no crop.
-        r.x > 0.0
-            || r.y > 0.0
-            || r.width < f64::from(src.width)
-            || r.height < f64::from(src.height)
+        r.x > 0.0 || r.y > 0.0 || r.width < f64::from(src.width) || r.height < f64::from(src.height)
     });
     if region.is_none() && (src.width, src.height) == (width, height) {
         return Ok(src);
@@ -69,10 +66,9 @@ pub fn resize_region(
             None => options,
         }
     };
-    let (span_w, span_h) = region.map_or(
-        (current.width(), current.height()),
-        |r| (r.width as u32, r.height as u32),
-    );
+    let (span_w, span_h) = region.map_or((current.width(), current.height()), |r| {
+        (r.width as u32, r.height as u32)
+    });
     let mut crop = region;
     if span_w / width >= PRESHRINK_FROM && span_h / height >= PRESHRINK_FROM {
         let mut halfway = Image::new(width * 2, height * 2, pixel_type);

@@ -66,9 +66,18 @@ fn urls_for_the_same_bytes_share_one_key() {
     same("/w/300/h/200/fit/inside/a.jpg", "/h/200/w/300/a.jpg");
     same("/w/300/fit/cover/a.jpg", "/w/300/a.jpg");
     same("/w/300/g/north/a.jpg", "/w/300/a.jpg");
-    same("/w/300/h/300/fit/fill/g/smart/a.jpg", "/w/300/h/300/fit/fill/a.jpg");
-    same("/w/300/h/300/fit/cover/g/centre/a.jpg", "/w/300/h/300/fit/cover/a.jpg");
-    same("/w/300/h/300/fit/cover/g/center/a.jpg", "/w/300/h/300/fit/cover/a.jpg");
+    same(
+        "/w/300/h/300/fit/fill/g/smart/a.jpg",
+        "/w/300/h/300/fit/fill/a.jpg",
+    );
+    same(
+        "/w/300/h/300/fit/cover/g/centre/a.jpg",
+        "/w/300/h/300/fit/cover/a.jpg",
+    );
+    same(
+        "/w/300/h/300/fit/cover/g/center/a.jpg",
+        "/w/300/h/300/fit/cover/a.jpg",
+    );
     same("/w/300/q/80/a.jpg", "/w/300/a.jpg");
     same("/w/300/f/png/q/30/a.jpg", "/w/300/f/png/a.jpg");
     same("/w/300/f/jpg/a.jpg", "/w/300/f/jpeg/a.jpg");
@@ -120,14 +129,29 @@ fn auto_negotiates_from_accept_and_says_so() {
         ..RequestContext::default()
     };
     let spec = VariantSpec::from_request("/w/300/f/auto/a.jpg", &curl, &r).unwrap();
-    assert_eq!((spec.format, spec.negotiated), (OutputFormat::Original, true));
+    assert_eq!(
+        (spec.format, spec.negotiated),
+        (OutputFormat::Original, true)
+    );
     assert_eq!(spec.variant_key("copy/"), key("/w/300/a.jpg"));
     // Without f, only when configured; an explicit format never negotiates.
-    assert!(!VariantSpec::from_request("/w/300/a.jpg", &chrome, &r).unwrap().negotiated);
+    assert!(
+        !VariantSpec::from_request("/w/300/a.jpg", &chrome, &r)
+            .unwrap()
+            .negotiated
+    );
     let mut auto = rules();
     auto.auto_format = true;
-    assert!(VariantSpec::from_request("/w/300/a.jpg", &chrome, &auto).unwrap().negotiated);
-    assert!(!VariantSpec::from_request("/w/300/f/png/a.jpg", &chrome, &auto).unwrap().negotiated);
+    assert!(
+        VariantSpec::from_request("/w/300/a.jpg", &chrome, &auto)
+            .unwrap()
+            .negotiated
+    );
+    assert!(
+        !VariantSpec::from_request("/w/300/f/png/a.jpg", &chrome, &auto)
+            .unwrap()
+            .negotiated
+    );
 }
 
 #[test]
@@ -295,7 +319,10 @@ fn presets_expand_and_refuse_contradiction() {
         parse("/p/nope/a.jpg"),
         Err(UrlError::UnknownPreset("nope".into()))
     );
-    assert_eq!(key("/p/thumb/dpr/2/a.jpg"), "copy/a.jpg/w600_h600_cover_q80");
+    assert_eq!(
+        key("/p/thumb/dpr/2/a.jpg"),
+        "copy/a.jpg/w600_h600_cover_q80"
+    );
 }
 
 #[test]

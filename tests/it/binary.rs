@@ -1,6 +1,5 @@
 //! The `sizer` binary itself: the embedded default serves the shipped samples; `resize` runs the pipeline.
 
-
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -151,7 +150,11 @@ fn sign_prints_a_path_the_server_accepts() {
             .unwrap()
     };
     let out = sign(&["/w/300/images/path.jpg"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         String::from_utf8(out.stdout).unwrap().trim(),
         "/s/YecLzr7sOsdjr5oKcf5PV7TQOwL10VbJsbTjkf4IIQw/w/300/images/path.jpg",
@@ -161,7 +164,11 @@ fn sign_prints_a_path_the_server_accepts() {
     config.signing.keys = vec![KEY.into()];
     config.signing.required = true;
     let rules = sizer::spec::SpecRules::from_config(&config).unwrap();
-    let out = sign(&["--exp", "4102444800", "/w/300/h/200/fit/cover/images/path.jpg"]);
+    let out = sign(&[
+        "--exp",
+        "4102444800",
+        "/w/300/h/200/fit/cover/images/path.jpg",
+    ]);
     let path = String::from_utf8(out.stdout).unwrap();
     let spec = sizer::spec::VariantSpec::parse(path.trim(), &rules).expect("the server accepts it");
     assert_eq!((spec.width, spec.height), (Some(300), Some(200)));

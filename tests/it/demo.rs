@@ -68,7 +68,10 @@ async fn the_demo_page_loads_every_image_in_a_real_browser() {
     }
     let page = page.expect("the service answered");
     assert_eq!(page.status(), 200);
-    assert_eq!(header(&page, "content-type"), Some("text/html; charset=utf-8"));
+    assert_eq!(
+        header(&page, "content-type"),
+        Some("text/html; charset=utf-8")
+    );
 
     let profile = tempfile::tempdir().unwrap();
     let url = format!("{base}/");

@@ -39,7 +39,11 @@ fn rgba(bytes: &[u8]) -> image::RgbaImage {
         .into_rgba8()
 }
 
-async fn setup(backend: Backend, name: &str, original: bytes::Bytes) -> (TestStore, String, TestApp) {
+async fn setup(
+    backend: Backend,
+    name: &str,
+    original: bytes::Bytes,
+) -> (TestStore, String, TestApp) {
     let store = TestStore::new(backend).await;
     let key = store.put_original(name, original).await;
     let app = spawn_app(&store, test_config()).await;
@@ -55,7 +59,11 @@ async fn cover_crops_to_the_box_keeping_the_gravity_side(backend: Backend) {
         assert_eq!(res.status(), StatusCode::OK);
         let img = rgba(&res.bytes().await.unwrap());
         assert_eq!(img.dimensions(), (100, 100));
-        for p in [img.get_pixel(5, 5), img.get_pixel(95, 95), img.get_pixel(50, 50)] {
+        for p in [
+            img.get_pixel(5, 5),
+            img.get_pixel(95, 95),
+            img.get_pixel(50, 50),
+        ] {
             assert_eq!(&p.0[..3], expect, "{gravity}");
         }
     }
@@ -77,7 +85,11 @@ async fn contain_pads_with_the_background_or_transparency(backend: Backend) {
     assert_eq!(img.dimensions(), (100, 100));
     assert_eq!(img.get_pixel(50, 5).0, [0, 255, 0, 255], "padding above");
     assert_eq!(img.get_pixel(50, 95).0, [0, 255, 0, 255], "padding below");
-    assert_eq!(img.get_pixel(10, 50).0, [255, 0, 0, 255], "the image in the middle");
+    assert_eq!(
+        img.get_pixel(10, 50).0,
+        [255, 0, 0, 255],
+        "the image in the middle"
+    );
     let clear = app.get(&format!("/w/100/h/100/fit/contain/{key}")).await;
     let img = rgba(&clear.bytes().await.unwrap());
     assert_eq!(img.get_pixel(50, 5).0[3], 0, "PNG padding is transparent");
@@ -87,7 +99,10 @@ async fn contain_pads_with_the_background_or_transparency(backend: Backend) {
         .await;
     assert_eq!(header(&jpeg, "content-type"), Some("image/jpeg"));
     let img = rgba(&jpeg.bytes().await.unwrap());
-    assert!(img.get_pixel(50, 95).0[..3].iter().all(|&c| c > 245), "white below");
+    assert!(
+        img.get_pixel(50, 95).0[..3].iter().all(|&c| c > 245),
+        "white below"
+    );
     assert!(img.get_pixel(10, 10).0[0] > 200, "red at the top (north)");
     app.stop().await;
 }
@@ -126,18 +141,32 @@ async fn dpr_and_the_plain_width_share_one_stored_variant(backend: Backend) {
         assert_eq!(header(&res, "sizer-tier"), Some("memory"), "{path}");
         assert_eq!(res.bytes().await.unwrap(), retina, "{path}");
     }
-    assert_eq!(store.probe.total_puts(), 1, "one stored variant for all four URLs");
+    assert_eq!(
+        store.probe.total_puts(),
+        1,
+        "one stored variant for all four URLs"
+    );
     assert_eq!(store.probe.gets(&key), 1, "one read of the original");
     app.stop().await;
 }
 
 async fn quality_and_format_change_the_bytes_and_the_key(backend: Backend) {
     let (store, key, app) = setup(backend, "path.jpg", sample("path.jpg")).await;
-    let q80 = app.get(&format!("/w/300/{key}")).await.bytes().await.unwrap();
+    let q80 = app
+        .get(&format!("/w/300/{key}"))
+        .await
+        .bytes()
+        .await
+        .unwrap();
     let q30 = app.get(&format!("/w/300/q/30/{key}")).await;
     assert_eq!(header(&q30, "sizer-tier"), Some("computed"));
     let q30 = q30.bytes().await.unwrap();
-    assert!(q30.len() < q80.len() * 3 / 4, "{} vs {}", q30.len(), q80.len());
+    assert!(
+        q30.len() < q80.len() * 3 / 4,
+        "{} vs {}",
+        q30.len(),
+        q80.len()
+    );
     wait_for_object(&store, &format!("copy/{key}/w300_q30")).await;
     for (format, mime) in [
         ("webp", "image/webp"),
@@ -148,7 +177,11 @@ async fn quality_and_format_change_the_bytes_and_the_key(backend: Backend) {
         let res = app.get(&format!("/w/300/f/{format}/{key}")).await;
         assert_eq!(res.status(), StatusCode::OK, "{format}");
         assert_eq!(header(&res, "content-type"), Some(mime));
-        assert_eq!(header(&res, "vary"), None, "an explicit format never varies");
+        assert_eq!(
+            header(&res, "vary"),
+            None,
+            "an explicit format never varies"
+        );
         let body = res.bytes().await.unwrap();
         let ext = if format == "jpeg" { "jpg" } else { format };
         assert_eq!(
@@ -233,7 +266,11 @@ async fn small_originals_are_not_upscaled_and_the_response_says_so(backend: Back
     let res = app.get(&format!("/w/800/h/400/fit/cover/{key}")).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(header(&res, "sizer-upscale-avoided"), Some("512x256"));
-    assert_eq!(decoded_size(&res.bytes().await.unwrap()), (512, 256), "the asked 2:1 shape");
+    assert_eq!(
+        decoded_size(&res.bytes().await.unwrap()),
+        (512, 256),
+        "the asked 2:1 shape"
+    );
     let res = app.get(&format!("/w/1000/{key}")).await;
     assert_eq!(header(&res, "sizer-upscale-avoided"), Some("512x512"));
     assert_eq!(header(&res, "sizer-clamped-width"), Some("512"));
@@ -254,7 +291,10 @@ async fn presets_expand_and_refuse_contradiction(backend: Backend) {
     wait_for_object(&store, &format!("copy/{key}/w300_h300_cover_q80")).await;
     let (status, message) = error_json(app.get(&format!("/p/thumb/w/100/{key}")).await).await;
     assert_eq!(status, 400);
-    assert!(message.contains("'w'") && message.contains("thumb"), "{message}");
+    assert!(
+        message.contains("'w'") && message.contains("thumb"),
+        "{message}"
+    );
     let (status, message) = error_json(app.get(&format!("/p/nope/{key}")).await).await;
     assert_eq!(status, 400);
     assert!(message.contains("nope"), "{message}");
@@ -267,7 +307,10 @@ async fn alpha_flattens_onto_the_background_for_jpeg(backend: Backend) {
     assert_eq!(header(&res, "content-type"), Some("image/jpeg"));
     let img = rgba(&res.bytes().await.unwrap());
     let corner = img.get_pixel(0, 0).0;
-    assert!(corner[2] > 200 && corner[0] < 60, "transparent corner on blue: {corner:?}");
+    assert!(
+        corner[2] > 200 && corner[0] < 60,
+        "transparent corner on blue: {corner:?}"
+    );
     app.stop().await;
 }
 
@@ -292,7 +335,11 @@ async fn bad_options_are_400_naming_the_option_and_write_nothing() {
         assert_eq!(status, 400, "{path}");
         assert!(message.contains(option), "{path}: {message}");
     }
-    assert_eq!(store.probe.gets(&key), 0, "no option error reads the original");
+    assert_eq!(
+        store.probe.gets(&key),
+        0,
+        "no option error reads the original"
+    );
     assert_eq!(store.probe.total_puts(), 0);
     app.stop().await;
 }
@@ -310,8 +357,15 @@ async fn the_output_pixel_cap_applies_after_reading_the_header() {
     assert!(message.contains("100000"), "{message}");
     let (status, _) = error_json(app.get(&format!("/w/1000/h/1000/{key}")).await).await;
     assert_eq!(status, 400);
-    assert_eq!(app.get(&format!("/w/300/{key}")).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get(&format!("/w/300/{key}")).await.status(),
+        StatusCode::OK
+    );
     wait_for_object(&store, &format!("copy/{key}/w300_q80")).await;
-    assert_eq!(store.probe.total_puts(), 1, "only the variant within the cap");
+    assert_eq!(
+        store.probe.total_puts(),
+        1,
+        "only the variant within the cap"
+    );
     app.stop().await;
 }
