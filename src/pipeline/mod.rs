@@ -8,6 +8,7 @@
 //! Synchronous and CPU-bound: callers run it on the CPU pool, never on the async runtime. Knows nothing of
 //! stores or HTTP. The deadline is checked between steps.
 
+pub mod animation;
 pub mod canvas;
 pub mod decode;
 pub mod encode;
@@ -33,18 +34,25 @@ pub enum OutputFormat {
     Original,
     /// This one, whatever the original.
     Fixed(Format),
-    /// The best the client accepts, from content negotiation: this one if it can hold the original
-    /// without loss of alpha, else the original's.
+    /// The best the client accepts, from content negotiation: this one, unless the original is
+    /// animated and this format cannot animate (then the original's).
     Negotiated(Format),
 }
 
 impl OutputFormat {
-    fn resolve(self, original: Format) -> Format {
+    fn resolve(self, original: Format, animated: bool) -> Format {
         match self {
             OutputFormat::Original => original,
-            OutputFormat::Fixed(f) | OutputFormat::Negotiated(f) => f,
+            OutputFormat::Fixed(f) => f,
+            OutputFormat::Negotiated(f) if animated && !can_animate(f) => original,
+            OutputFormat::Negotiated(f) => f,
         }
     }
+}
+
+/// Formats that can carry an animation (sizer writes the first frame today; see `animation`).
+fn can_animate(format: Format) -> bool {
+    matches!(format, Format::Gif | Format::WebP)
 }
 
 /// What to make of an original.
@@ -234,7 +242,9 @@ pub fn process(src: &[u8], job: &Job) -> Result<Encoded, PipelineError> {
     let resized = resize::resize_region(decoded, Some(region), resized_w, resized_h)?;
     let mut image = orient::apply(resized, info.orientation);
     check(job)?;
-    let format = job.format.resolve(info.format);
+    let format = job
+        .format
+        .resolve(info.format, animation::is_animated(info.format, src));
     if let Some(c) = plan.canvas {
         let background = job.background.or(if canvas::has_alpha(format) {
             None
@@ -337,6 +347,27 @@ mod tests {
                 "{gravity:?}: mean {mean}"
             );
         }
+    }
+
+    #[test]
+    fn negotiated_formats_never_drop_an_animation_but_explicit_ones_are_obeyed() {
+        let mut gif = Vec::new();
+        {
+            let mut encoder = image::codecs::gif::GifEncoder::new(&mut gif);
+            for shade in [0u8, 255] {
+                let frame = image::RgbaImage::from_pixel(20, 10, image::Rgba([shade, 0, 0, 255]));
+                encoder
+                    .encode_frame(image::Frame::new(frame))
+                    .expect("a frame encodes");
+            }
+        }
+        let mut job = Job::width(10);
+        job.format = OutputFormat::Negotiated(Format::Avif);
+        assert_eq!(process(&gif, &job).unwrap().format, Format::Gif);
+        job.format = OutputFormat::Negotiated(Format::WebP);
+        assert_eq!(process(&gif, &job).unwrap().format, Format::WebP);
+        job.format = OutputFormat::Fixed(Format::Png);
+        assert_eq!(process(&gif, &job).unwrap().format, Format::Png);
     }
 
     #[test]
