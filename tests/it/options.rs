@@ -16,6 +16,7 @@ both_stores!(
     small_originals_are_not_upscaled_and_the_response_says_so,
     presets_expand_and_refuse_contradiction,
     alpha_flattens_onto_the_background_for_jpeg,
+    smart_gravity_keeps_the_interesting_part,
 );
 
 /// A 400x200 PNG: left half red, right half blue.
@@ -367,5 +368,39 @@ async fn the_output_pixel_cap_applies_after_reading_the_header() {
         1,
         "only the variant within the cap"
     );
+    app.stop().await;
+}
+
+async fn smart_gravity_keeps_the_interesting_part(backend: Backend) {
+    // A flat grey 800x200 picture with a textured red patch near its right edge.
+    let img = image::RgbImage::from_fn(800, 200, |x, y| {
+        if (640..780).contains(&x) && (40..160).contains(&y) {
+            if (x / 4 + y / 4) % 2 == 0 {
+                image::Rgb([230, 20, 20])
+            } else {
+                image::Rgb([150, 0, 0])
+            }
+        } else {
+            image::Rgb([128, 128, 128])
+        }
+    });
+    let mut png = Vec::new();
+    img.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let (_store, key, app) = setup(backend, "patch.png", png.into()).await;
+    let redness = |img: &image::RgbaImage| {
+        img.pixels()
+            .filter(|p| p[0] > 120 && p[1] < 60 && p[2] < 60)
+            .count()
+    };
+    let smart = app
+        .get(&format!("/w/100/h/100/fit/cover/g/smart/{key}"))
+        .await;
+    assert_eq!(smart.status(), StatusCode::OK);
+    let smart = rgba(&smart.bytes().await.unwrap());
+    assert_eq!(smart.dimensions(), (100, 100));
+    assert!(redness(&smart) > 3000, "smart crop missed the patch: {} red pixels", redness(&smart));
+    let centre = app.get(&format!("/w/100/h/100/fit/cover/{key}")).await;
+    assert_eq!(redness(&rgba(&centre.bytes().await.unwrap())), 0, "the centre has no patch");
     app.stop().await;
 }
