@@ -1,6 +1,5 @@
 //! The `sizer` binary itself: the embedded default serves the shipped samples; `resize` runs the pipeline.
 
-
 use std::process::{Command, Stdio};
 use std::time::Duration;
 

@@ -1,6 +1,5 @@
 //! Concurrent requests for one cold variant do the work once.
 
-
 use crate::common::*;
 use reqwest::StatusCode;
 

@@ -1,6 +1,5 @@
 //! Bad input gets a precise 4xx with a JSON body, and nothing is written under the copy prefix.
 
-
 use crate::common::*;
 use reqwest::StatusCode;
 

@@ -1,6 +1,5 @@
 //! Every supported format in, the same format out, with alpha and EXIF orientation honoured.
 
-
 use std::io::Cursor;
 
 use crate::common::*;

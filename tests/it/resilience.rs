@@ -1,6 +1,5 @@
 //! Failure handling: write-back failures, overload, timeouts, store outages, graceful shutdown.
 
-
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;

@@ -1,6 +1,5 @@
 //! The tiers: computed → memory → copy store, against both real stores.
 
-
 use crate::common::*;
 use reqwest::StatusCode;
 
