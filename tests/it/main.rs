@@ -2,6 +2,7 @@
 //! tree again): every module starts the real service and talks to it over HTTP, against a temporary
 //! directory and the real S3 server `scripts/test` starts.
 
+#[macro_use]
 mod common;
 
 mod binary;
