@@ -46,10 +46,10 @@ struct ResizeArgs {
     /// Output width in pixels; the height keeps the aspect ratio.
     #[arg(long)]
     width: u32,
-    /// Output format (jpeg, png, webp, gif). Default: the input's.
+    /// Output format (jpeg, png, webp, gif, avif). Default: the input's. AVIF is written, not read.
     #[arg(long)]
     format: Option<String>,
-    /// Encoder quality for JPEG and WebP, 1-100.
+    /// Encoder quality for JPEG, WebP and AVIF, 1-100.
     #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u8).range(1..=100))]
     quality: u8,
     /// Write PNG output as an 8-bit palette PNG (lossy above 256 colours), as `output.png = "palette"`.
@@ -95,13 +95,14 @@ fn serve(args: ServeArgs) -> Result<(), String> {
 }
 
 fn resize(args: ResizeArgs) -> Result<(), String> {
-    let format = match args.format.as_deref() {
-        None => None,
-        Some(name) => Some(
+    let format = args
+        .format
+        .as_deref()
+        .map(|name| {
             Format::from_name(name)
-                .ok_or_else(|| format!("unknown format '{name}': use jpeg, png, webp or gif"))?,
-        ),
-    };
+                .ok_or_else(|| format!("unknown format '{name}': use jpeg, png, webp, gif or avif"))
+        })
+        .transpose()?;
     if args.width == 0 {
         return Err("--width must be at least 1".into());
     }

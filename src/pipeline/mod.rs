@@ -1,11 +1,13 @@
 //! Image processing as an ordered list of small steps over plain pixel buffers:
 //! [`probe`] (format, size, orientation, limits: before any decoding) → [`decode`] (JPEG straight at the
 //! smallest DCT scale that still covers the target) → [`resize`] (fast_image_resize, SIMD) → [`orient`]
-//! (EXIF orientation, applied to the small image) → [`encode`] (the original's format).
+//! (EXIF orientation, applied to the small image) → [`encode`] (the original's format, or the one asked
+//! for; AVIF is written by [`avif`] but not read).
 //!
 //! Synchronous and CPU-bound: callers run it on the CPU pool, never on the async runtime. Knows nothing of
 //! stores or HTTP. The deadline is checked between steps.
 
+pub mod avif;
 pub mod decode;
 pub mod encode;
 pub mod orient;
@@ -23,7 +25,7 @@ pub use probe::Format;
 pub struct Job {
     /// Output width in displayed (orientation-applied) pixels; the height keeps the aspect ratio.
     pub width: u32,
-    /// Encoder quality for JPEG and WebP, 1-100.
+    /// Encoder quality for JPEG, WebP and AVIF, 1-100.
     pub quality: u8,
     /// How PNG output is written.
     pub png: PngMode,
