@@ -1,6 +1,7 @@
 //! Criterion benches of the whole pipeline (probe → decode → resize → orient → encode), in process, one
-//! thread, on the workloads W1-W6. The list is read from `bench/workloads.json`, the same file
-//! `bench/compare.sh` and the peers use; inputs from `testdata/images`. Both are in the repository.
+//! thread, on the workloads of `bench/workloads.json`, the same file `bench/compare.sh` and the peers use;
+//! inputs from `testdata/images`. Both are in the repository. A row's "quality" is honoured as
+//! `examples/engine_table.rs` honours it: absent or null, sizer's default 80.
 //!
 //! `cargo bench --bench pipeline`. Side-by-side ratios against the peers come from `bench/compare.sh`.
 
@@ -33,8 +34,11 @@ fn workloads(c: &mut Criterion) {
             .as_str()
             .and_then(Format::from_name)
             .expect("a known format");
-        let src =
-            std::fs::read(repo.join("testdata/images").join(input)).expect("workload input");
+        let quality = w["quality"]
+            .as_u64()
+            .and_then(|q| u8::try_from(q).ok())
+            .unwrap_or(80);
+        let src = std::fs::read(repo.join("testdata/images").join(input)).expect("workload input");
         // PNG workloads run in both PNG modes; palette is the one comparable with sharp's "quality 80".
         let modes: &[(PngMode, &str)] = if format == Format::Png {
             &[
@@ -47,7 +51,7 @@ fn workloads(c: &mut Criterion) {
         for &(png, suffix) in modes {
             let job = Job {
                 width,
-                quality: 80,
+                quality,
                 png,
                 format: Some(format),
                 allow_upscale: false,

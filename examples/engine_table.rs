@@ -1,13 +1,19 @@
 //! The engine side of `bench/compare.sh`: runs the shared workloads through sizer's pipeline in process,
-//! one thread, and prints the same table as `../shared/bench/sharp-engine.js` (median wall and CPU ms,
-//! output bytes). Outputs are written to `OUT_DIR/out-sizer-W*.{jpg,webp,png}` for the SSIM check.
+//! one thread, and prints the same table as `bench/sharp-engine.js` (median wall and CPU ms, output
+//! bytes). Outputs are written to `OUT_DIR/out-sizer-W*.{jpg,webp,png,avif}` for the SSIM check.
 //!
-//! usage: cargo run --release --example engine_table -- WORKLOADS_JSON IMAGES_DIR [ITER] [OUT_DIR]
+//! usage: cargo run --release [--features nasm] --example engine_table -- WORKLOADS_JSON IMAGES_DIR [ITER] [OUT_DIR]
 //! env:   PNG=lossless (default palette, see below), ONLY=W4,W6 (a subset of the workloads)
+//!
+//! A row's "quality" is sizer's 1-100 quality; absent or null it is sizer's default, 80 (sharp-engine.js
+//! reads null as sharp's own default for the format, absent as 80: either way each engine at its default).
 
 use std::time::Instant;
 
 use sizer::pipeline::{self, Format, Job, PngMode};
+
+/// sizer's default `output.quality`, what a row without a quality (or with null) runs at.
+const DEFAULT_QUALITY: u8 = 80;
 
 fn cpu_ms() -> f64 {
     // SAFETY: getrusage only writes into the struct it is given.
@@ -59,9 +65,17 @@ fn main() {
         let input = std::fs::read(dir.join(w["in"].as_str().expect("in"))).expect("input image");
         let format =
             Format::from_name(w["format"].as_str().expect("format")).expect("a known format");
+        let quality = match &w["quality"] {
+            serde_json::Value::Null => DEFAULT_QUALITY,
+            q => q
+                .as_u64()
+                .and_then(|q| u8::try_from(q).ok())
+                .filter(|q| (1..=100).contains(q))
+                .expect("quality: 1-100 or null"),
+        };
         let job = Job {
             width: w["width"].as_u64().expect("width") as u32,
-            quality: 80,
+            quality,
             png: png_mode,
             format: Some(format),
             allow_upscale: false,
