@@ -1,15 +1,20 @@
 # syntax=docker/dockerfile:1
 # Multi-stage build: compile in the Rust image, run on a slim Debian with only CA certificates.
-# The C codecs (libjpeg-turbo/mozjpeg, libwebp) and aws-lc are built by cargo with the image's gcc.
+# The C codecs (libjpeg-turbo/mozjpeg, libwebp) and aws-lc are built by cargo with the image's gcc;
+# rav1e's assembly (the `nasm` feature: AVIF encoding about three times faster) with nasm.
 
 FROM rust:1.95-bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends nasm \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
+# benches/ only because Cargo.toml names its bench target: cargo refuses a manifest whose target is missing.
+COPY benches benches
 COPY src src
 # Cache mounts keep the registry and the dependency build between image builds.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin sizer && cp target/release/sizer /usr/local/bin/sizer
+    cargo build --release --locked --features nasm --bin sizer && cp target/release/sizer /usr/local/bin/sizer
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \

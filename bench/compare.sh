@@ -20,7 +20,7 @@
 #      in ROUNDS rounds that alternate the two engines (so a slow spell of this shared machine hits both),
 #      the median over rounds of each round's median CPU ms, and output bytes, plus SSIM of both outputs against one full-precision reference
 #      (bench/ssim.py), so that speed and size are read at a known quality. Geometric mean of the CPU
-#      ratios over the six workloads.
+#      ratios over the workloads (W7, W8: AVIF at each engine's default quality).
 #   2. Decode floor: whole-process `djpeg -scale 1/8` on the W1 input (the least any JPEG shrink-on-load
 #      resizer can do), against whole-process `sizer resize --width 600` and `vipsthumbnail -s 600x`,
 #      median wall time with hyperfine (a bash loop if hyperfine is missing).
@@ -98,8 +98,12 @@ sharp_ok=0; thumbor_ok=0
 have node && node -e "require('$SHARP_DIR/node_modules/sharp')" >/dev/null 2>&1 && sharp_ok=1
 "$THUMBOR_VENV/bin/python" -c 'import thumbor' >/dev/null 2>&1 && thumbor_ok=1
 
-log "building sizer (cargo build --release --example engine_table --bin sizer)"
-(cd "$repo" && cargo build --release --example engine_table --bin sizer) >&2
+# The `nasm` feature (rav1e's assembly: AVIF about three times faster) is what the Dockerfile and CI build;
+# without nasm on this machine sizer is built without it, and the report says so.
+features=(); sizer_features="none (no nasm here: AVIF without rav1e's assembly)"
+if have nasm; then features=(--features nasm); sizer_features=nasm; fi
+log "building sizer (cargo build --release ${features[*]} --example engine_table --bin sizer)"
+(cd "$repo" && cargo build --release "${features[@]}" --example engine_table --bin sizer) >&2
 target=${CARGO_TARGET_DIR:-$repo/target}
 case $target in /*) ;; *) target=$repo/$target ;; esac
 SIZER=$target/release/sizer
@@ -122,7 +126,7 @@ R=$work/report.md
   echo "# sizer vs peers — $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo
   echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
-  echo "- sizer: $("$SIZER" --version 2>/dev/null || echo sizer), commit $commit, $(rustc --version 2>/dev/null || echo rustc ?)"
+  echo "- sizer: $("$SIZER" --version 2>/dev/null || echo sizer), commit $commit, $(rustc --version 2>/dev/null || echo rustc ?), features: $sizer_features"
   echo "- peers: $v_sharp (node $(node --version 2>/dev/null || echo n/a)); $v_thumbor; $v_vips; $v_djpeg; $v_nginx"
   echo "- tools: $v_wrk; $v_hf"
   echo "- settings: ITER=$ITER (engine iterations and whole-process runs), SECS=$SECS (per HTTP test), ROUNDS=$ROUNDS (engine and hot path)$([ "${QUICK:-0}" = 1 ] && echo ', QUICK=1 smoke test: numbers are noisy')"

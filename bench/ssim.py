@@ -11,9 +11,10 @@ usage:
 
     Prints a markdown table (or TSV with --tsv) of: id, engine, ssim, bytes, size (WxH).
 
-    Dependencies: pillow, numpy, scikit-image. If they are not importable, the script re-executes itself
-    inside the venv $SSIM_VENV (default /tmp/peers/ssim-venv), creating it and pip-installing the three
-    packages only if they are missing.
+    Dependencies: pillow (11.3 or later, whose wheels read AVIF through libavif), numpy, scikit-image. If
+    they are not importable, or Pillow cannot read AVIF, the script re-executes itself inside the venv
+    $SSIM_VENV (default /tmp/peers/ssim-venv), creating it and pip-installing the three packages only if
+    they are missing or too old.
 
 What it measures, and why:
     Byte sizes and CPU times of different engines only compare fairly at equal visual quality, so each
@@ -36,31 +37,31 @@ import subprocess
 import sys
 
 VENV = os.environ.get("SSIM_VENV", "/tmp/peers/ssim-venv")
-PACKAGES = ["pillow", "numpy", "scikit-image"]
+PACKAGES = ["pillow>=11.3", "numpy", "scikit-image"]
+# What "importable" means: all three, and a Pillow that reads AVIF (W7, W8).
+PROBE = "import numpy, skimage; from PIL import features; assert features.check('avif')"
 GREY = 128.0
 
 
 def ensure_deps():
     """Import the dependencies, or re-run this script inside a venv that has them."""
     try:
-        import numpy  # noqa: F401
-        import PIL  # noqa: F401
-        import skimage  # noqa: F401
+        exec(PROBE, {})
         return
-    except ImportError:
+    except (ImportError, AssertionError):
         pass
+    if os.environ.get("SSIM_VENV_READY"):
+        return  # installed and re-run once already: go on, and let what is still missing fail loudly
     py = os.path.join(VENV, "bin", "python")
-    if os.path.realpath(sys.prefix) == os.path.realpath(VENV):
-        # Already inside the venv and still missing something: install what is missing.
-        subprocess.check_call([py, "-m", "pip", "install", "-q", *PACKAGES], stdout=sys.stderr)
-        return
     if not os.path.exists(py):
         print(f"ssim.py: creating venv {VENV}", file=sys.stderr)
         subprocess.check_call([sys.executable, "-m", "venv", VENV], stdout=sys.stderr)
-    probe = subprocess.run([py, "-c", "import numpy, PIL, skimage"], capture_output=True)
+    probe = subprocess.run([py, "-c", PROBE], capture_output=True)
     if probe.returncode != 0:
         print(f"ssim.py: pip install {' '.join(PACKAGES)} into {VENV}", file=sys.stderr)
-        subprocess.check_call([py, "-m", "pip", "install", "-q", *PACKAGES], stdout=sys.stderr)
+        subprocess.check_call([py, "-m", "pip", "install", "-q", "-U", *PACKAGES], stdout=sys.stderr)
+    # A fresh process: modules this one imported in the probe may be the old versions.
+    os.environ["SSIM_VENV_READY"] = "1"
     os.execv(py, [py, os.path.abspath(__file__), *sys.argv[1:]])
 
 

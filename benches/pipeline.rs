@@ -1,13 +1,20 @@
 //! Criterion benches of the whole pipeline (probe → decode → resize → orient → encode), in process, one
-//! thread, on the workloads W1-W6. The list is read from `bench/workloads.json`, the same file
-//! `bench/compare.sh` and the peers use; inputs from `testdata/images`. Both are in the repository.
+//! thread, on the workloads of `bench/workloads.json`, the same file `bench/compare.sh` and the peers use;
+//! inputs from `testdata/images`. Both are in the repository. A row's "quality" is honoured as
+//! `examples/engine_table.rs` honours it (absent or null: sizer's default 80), and so are its "height",
+//! "fit" and "position".
 //!
 //! `cargo bench --bench pipeline`. Side-by-side ratios against the peers come from `bench/compare.sh`.
 
 use std::path::PathBuf;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use sizer::pipeline::{self, Format, Job, OutputFormat, PngMode};
+use sizer::pipeline::{self, Format, PngMode};
+
+mod support {
+    pub mod workload;
+}
+use support::workload;
 
 fn repo_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -44,9 +51,7 @@ fn workloads(c: &mut Criterion) {
             &[(PngMode::Lossless, "")]
         };
         for &(png, suffix) in modes {
-            let mut job = Job::width(width);
-            job.png = png;
-            job.format = OutputFormat::Fixed(format);
+            let job = workload::job_for(w, png);
             group.bench_function(format!("{id}_{input}_{width}w_{format:?}{suffix}"), |b| {
                 b.iter(|| pipeline::process(&src, &job).expect("workload processes"))
             });

@@ -7,7 +7,10 @@
 
 use std::time::Instant;
 
-use sizer::pipeline::{self, Fit, Format, Gravity, Job, OutputFormat, PngMode};
+use sizer::pipeline::{self, Format, PngMode};
+
+#[path = "../benches/support/workload.rs"]
+mod workload;
 
 fn cpu_ms() -> f64 {
     // SAFETY: getrusage only writes into the struct it is given.
@@ -20,35 +23,6 @@ fn cpu_ms() -> f64 {
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
-}
-
-/// A workload row as sharp-engine.js reads it: `width`, `format`, and optionally `height`, `fit`,
-/// `position` (a gravity, or `attention` = smart) and `quality` (null: the default 80).
-fn job_for(w: &serde_json::Value, format: Format, png: PngMode) -> Job {
-    let size = |k: &str| {
-        w[k].as_u64()
-            .map(|v| u32::try_from(v).expect("a pixel size"))
-    };
-    let mut job = Job::width(size("width").expect("width"));
-    job.target.height = size("height");
-    if let Some(fit) = w["fit"].as_str() {
-        job.target.fit = Fit::from_name(fit).expect("a known fit");
-    }
-    if let Some(position) = w["position"].as_str() {
-        let name = if position == "attention" {
-            "smart"
-        } else {
-            position
-        };
-        job.target.gravity = Gravity::from_name(name).expect("a known position");
-    }
-    job.quality = w["quality"]
-        .as_u64()
-        .map_or(80, |q| u8::try_from(q).expect("quality 1-100"));
-    job.png = png;
-    job.format = OutputFormat::Fixed(format);
-    job.max_pixels = 200_000_000;
-    job
 }
 
 fn main() {
@@ -88,7 +62,7 @@ fn main() {
         let input = std::fs::read(dir.join(w["in"].as_str().expect("in"))).expect("input image");
         let format =
             Format::from_name(w["format"].as_str().expect("format")).expect("a known format");
-        let job = job_for(w, format, png_mode);
+        let job = workload::job_for(w, png_mode);
         let (mut walls, mut cpus) = (Vec::new(), Vec::new());
         let mut out = None;
         for i in 0..iter + 2 {

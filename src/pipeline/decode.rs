@@ -1,7 +1,8 @@
 //! Bytes to pixels. JPEG goes through libjpeg-turbo (mozjpeg) and is decoded directly at the smallest
 //! DCT scale (n/8) that still covers the target size: most of the cost of a large JPEG is skipped.
 //! WebP goes through libwebp, whose decoder rescales while it decodes, so the full-size image is never
-//! held. PNG, GIF (first frame) and animated WebP (first frame) go through the `image` crate.
+//! held. PNG, GIF (first frame) and animated WebP (first frame) go through the `image` crate. AVIF
+//! originals are refused (`UnsupportedVariant`, HTTP 415): sizer writes AVIF but has no AV1 decoder.
 //!
 //! Corrupt data is an error, never grey pixels: libjpeg's warnings (a truncated file, a corrupt segment)
 //! abort the decode, as sharp does by default.
@@ -26,6 +27,7 @@ pub fn decode(
         Format::Png => decode_with_image(src, image::ImageFormat::Png),
         Format::WebP => decode_webp(src, info, target_w, target_h),
         Format::Gif => decode_with_image(src, image::ImageFormat::Gif),
+        // No AV1 decoder in the build (dav1d is C and libaom large); AVIF is written, not read.
         Format::Avif => Err(PipelineError::UnsupportedVariant(
             "AVIF originals are not supported yet".into(),
         )),

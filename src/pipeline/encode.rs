@@ -9,12 +9,13 @@
 //!   that is opaque everywhere is dropped. [`PngMode::Palette`] writes an 8-bit palette PNG instead
 //!   ([`super::palette`]): lossy unless the image has 256 colours or fewer, about a third of the bytes.
 //! - GIF: `image`'s encoder (NeuQuant palette), a single frame.
+//! - AVIF: rav1e through ravif, in [`super::avif`].
 
 use image::ExtendedColorType;
 use image::ImageEncoder;
 
 use super::probe::Format;
-use super::{Layout, PipelineError, Pixels, is_opaque, palette};
+use super::{Layout, PipelineError, Pixels, avif, is_opaque, palette};
 
 /// How PNG output is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
@@ -38,7 +39,7 @@ pub fn encode(
         Format::WebP => encode_webp(pixels, quality),
         Format::Png => encode_png(pixels, png),
         Format::Gif => encode_gif(pixels),
-        Format::Avif => Err(PipelineError::Encode("avif: not built yet".into())),
+        Format::Avif => avif::encode_avif(pixels, quality),
     }
 }
 
@@ -236,6 +237,8 @@ mod tests {
             (Format::WebP, Layout::Rgba),
             (Format::WebP, Layout::Gray),
             (Format::Gif, Layout::Rgb),
+            (Format::Avif, Layout::Rgba),
+            (Format::Avif, Layout::Gray),
         ] {
             let bytes = encode(&gradient(layout), format, 80, PngMode::Lossless).unwrap();
             let info = probe::probe(&bytes).unwrap();

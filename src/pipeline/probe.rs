@@ -1,5 +1,8 @@
 //! What an original is, read from its first bytes and headers only: format (by magic bytes, never by
 //! file name), stored dimensions and EXIF orientation. Runs before any decoding so limits are cheap.
+//!
+//! AVIF is recognised and probed (the service reads back the AVIF variants it wrote) but not decoded:
+//! [`super::decode`] refuses AVIF originals.
 
 use std::io::Cursor;
 
@@ -12,6 +15,7 @@ pub enum Format {
     Png,
     WebP,
     Gif,
+    /// Output only: AVIF originals are probed but not decoded.
     Avif,
 }
 
@@ -26,7 +30,8 @@ impl Format {
         }
     }
 
-    /// The format a user names (`jpeg`/`jpg`, `png`, `webp`, `gif`), as the CLI and the workloads spell it.
+    /// The format a user names (`jpeg`/`jpg`, `png`, `webp`, `gif`, `avif`), as the CLI and the workloads
+    /// spell it.
     pub fn from_name(name: &str) -> Option<Format> {
         match name.to_ascii_lowercase().as_str() {
             "jpeg" | "jpg" => Some(Format::Jpeg),
@@ -70,9 +75,33 @@ impl Format {
                 ..,
             ] => Some(Format::WebP),
             [b'G', b'I', b'F', b'8', b'7' | b'9', b'a', ..] => Some(Format::Gif),
+            _ if is_avif(bytes) => Some(Format::Avif),
             _ => None,
         }
     }
+}
+
+/// An ISO-BMFF file whose leading `ftyp` box names `avif` (a still image) or `avis` (a sequence), as its
+/// major brand or among its compatible brands: encoders differ (libavif writes `avif` first, others
+/// `mif1` with `avif` among the compatible brands), and a HEIC file (`heic`, `mif1`) is not AVIF.
+fn is_avif(bytes: &[u8]) -> bool {
+    // ftyp: size (u32 BE), "ftyp", major brand, minor version (u32), compatible brands (4 bytes each).
+    let &[s0, s1, s2, s3, b'f', b't', b'y', b'p', ..] = bytes else {
+        return false;
+    };
+    let size = u32::from_be_bytes([s0, s1, s2, s3]) as usize;
+    // Below 16 the box cannot hold a brand and a version (0 and 1 mean "to the end" and "64-bit size",
+    // neither of which a real ftyp uses).
+    if size < 16 {
+        return false;
+    }
+    let end = size.min(bytes.len());
+    let major = bytes.get(8..12);
+    let compatible = bytes.get(16..end).unwrap_or_default().chunks_exact(4);
+    major
+        .into_iter()
+        .chain(compatible)
+        .any(|brand| brand == b"avif" || brand == b"avis")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,9 +175,103 @@ mod tests {
         assert_eq!(Format::from_name("JPG"), Some(Format::Jpeg));
         assert_eq!(Format::from_name("webp"), Some(Format::WebP));
         assert_eq!(Format::from_name("tiff"), None);
-        for f in [Format::Jpeg, Format::Png, Format::WebP, Format::Gif] {
+        assert_eq!(Format::from_name("AVIF"), Some(Format::Avif));
+        for f in [
+            Format::Jpeg,
+            Format::Png,
+            Format::WebP,
+            Format::Gif,
+            Format::Avif,
+        ] {
             assert_eq!(Format::from_name(f.extension()), Some(f));
         }
+        assert_eq!(Format::Avif.content_type(), "image/avif");
+    }
+
+    /// An `ftyp` box: size, "ftyp", major brand, minor version 0, compatible brands.
+    fn ftyp(major: &[u8; 4], compatible: &[&[u8; 4]]) -> Vec<u8> {
+        let size = 16 + 4 * compatible.len() as u32;
+        let mut b = size.to_be_bytes().to_vec();
+        b.extend_from_slice(b"ftyp");
+        b.extend_from_slice(major);
+        b.extend_from_slice(&[0; 4]);
+        compatible.iter().for_each(|c| b.extend_from_slice(*c));
+        b
+    }
+
+    #[test]
+    fn avif_is_sniffed_from_its_ftyp_brands() {
+        // libavif and ravif: `avif` first; others: `mif1` first, `avif` among the compatible brands.
+        assert_eq!(
+            Format::sniff(&ftyp(b"avif", &[b"mif1", b"miaf"])),
+            Some(Format::Avif)
+        );
+        assert_eq!(
+            Format::sniff(&ftyp(b"mif1", &[b"mif1", b"avif", b"miaf"])),
+            Some(Format::Avif)
+        );
+        assert_eq!(
+            Format::sniff(&ftyp(b"avis", &[b"msf1"])),
+            Some(Format::Avif)
+        );
+        assert_eq!(
+            Format::sniff(&ftyp(b"msf1", &[b"avis"])),
+            Some(Format::Avif)
+        );
+        // HEIC and plain MP4 are ISO-BMFF too, but not AVIF.
+        assert_eq!(Format::sniff(&ftyp(b"heic", &[b"mif1", b"heic"])), None);
+        assert_eq!(Format::sniff(&ftyp(b"isom", &[b"mp41"])), None);
+    }
+
+    #[test]
+    fn avif_brands_outside_the_ftyp_box_do_not_count() {
+        // The box is 20 bytes (one compatible brand); "avif" in whatever follows it is not a brand.
+        let mut bytes = ftyp(b"mif1", &[b"miaf"]);
+        bytes.extend_from_slice(b"\0\0\0\x0cavif");
+        assert_eq!(Format::sniff(&bytes), None);
+        // A box too short to hold its brands, or cut short: no AVIF, and no panic.
+        let mut tiny = ftyp(b"avif", &[]);
+        tiny[3] = 12;
+        assert_eq!(Format::sniff(&tiny), None);
+        assert_eq!(Format::sniff(b"\0\0\0\x18ftypav"), None);
+        assert_eq!(
+            Format::sniff(&ftyp(b"mif1", &[b"miaf", b"avif"])[..22]),
+            None
+        );
+    }
+
+    #[test]
+    fn our_avif_output_probes_to_its_size() {
+        let avif = crate::pipeline::flat_image(Format::Avif, 33, 21, 90);
+        let info = probe(&avif).unwrap();
+        assert_eq!(
+            (info.format, info.width, info.height),
+            (Format::Avif, 33, 21)
+        );
+        assert_eq!(info.orientation, Orientation::Normal);
+    }
+
+    #[test]
+    fn a_truncated_or_damaged_avif_header_is_an_error_never_a_panic() {
+        let avif = crate::pipeline::flat_image(Format::Avif, 33, 21, 90);
+        for cut in 0..avif.len() {
+            if let Ok(info) = probe(&avif[..cut]) {
+                assert_eq!((info.width, info.height), (33, 21), "cut at {cut}");
+            }
+        }
+        for at in 0..avif.len().min(400) {
+            let mut damaged = avif.clone();
+            damaged[at] ^= 0xA5;
+            let _ = probe(&damaged);
+        }
+    }
+
+    #[test]
+    fn an_avif_ftyp_without_the_rest_is_undecodable() {
+        assert!(matches!(
+            probe(&ftyp(b"avif", &[b"mif1"])),
+            Err(PipelineError::Undecodable(_))
+        ));
     }
 
     #[test]

@@ -399,8 +399,16 @@ async fn smart_gravity_keeps_the_interesting_part(backend: Backend) {
     assert_eq!(smart.status(), StatusCode::OK);
     let smart = rgba(&smart.bytes().await.unwrap());
     assert_eq!(smart.dimensions(), (100, 100));
-    assert!(redness(&smart) > 3000, "smart crop missed the patch: {} red pixels", redness(&smart));
+    assert!(
+        redness(&smart) > 3000,
+        "smart crop missed the patch: {} red pixels",
+        redness(&smart)
+    );
     let centre = app.get(&format!("/w/100/h/100/fit/cover/{key}")).await;
-    assert_eq!(redness(&rgba(&centre.bytes().await.unwrap())), 0, "the centre has no patch");
+    assert_eq!(
+        redness(&rgba(&centre.bytes().await.unwrap())),
+        0,
+        "the centre has no patch"
+    );
     app.stop().await;
 }
