@@ -51,6 +51,10 @@ async fn the_demo_page_loads_every_image_in_a_real_browser() {
         Command::new(env!("CARGO_BIN_EXE_sizer"))
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
+            // The page asks for 16 cold images at once, several of them AVIF, while the rest of the
+            // suite loads the same two cores: give each request time, and room in the queue.
+            .env("SIZER_SERVER__REQUEST_TIMEOUT_MS", "180000")
+            .env("SIZER_POOL__QUEUE", "64")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
