@@ -3,15 +3,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::common::decoded_size;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::common::{decoded_size, free_port};
 
 #[tokio::test]
 async fn the_binary_serves_the_embedded_samples_and_stops_on_sigterm() {

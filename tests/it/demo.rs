@@ -7,14 +7,6 @@ use std::time::Duration;
 
 use crate::common::*;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Kills the child when the test ends, however it ends.
 struct Running(std::process::Child);
 

@@ -362,3 +362,12 @@ pub async fn raw_get(app: &TestApp, path: &str) -> (u16, Vec<u8>) {
         .unwrap_or_default();
     (status, body)
 }
+
+/// A port nothing listens on right now, for tests that start the real binary.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind a free port")
+        .local_addr()
+        .expect("bound address")
+        .port()
+}
