@@ -42,6 +42,9 @@ const EDGE_WEIGHT: f32 = 2.0;
 const DETAIL_WEIGHT: f32 = 4.0;
 const SKIN_WEIGHT: f32 = 1.0;
 const SATURATION_WEIGHT: f32 = 0.5;
+/// In-cell detail (see `CellStats::detail`) from which a cell counts as in focus; sharp photographic
+/// texture measures a few units, a blurred background a fraction of one.
+const FOCUS_DETAIL: f32 = 2.0;
 
 /// Skin: the direction of (0.78, 0.57, 0.44) in sRGB (smartcrop.js' skin colour), normalised.
 const SKIN_DIRECTION: [f32; 3] = [0.734_7, 0.536_9, 0.414_5];
@@ -359,7 +362,12 @@ fn score(grid: &Grid, layout: Layout) -> Vec<f32> {
         colour_score.push(if layout == Layout::Gray {
             0.0
         } else {
-            SKIN_WEIGHT * skin(stats.rgb, stats.lab) + SATURATION_WEIGHT * saturation(stats.lab)
+            // Saturated colour draws the eye where it is in focus: out-of-focus colour (a blurred
+            // background, bokeh) has almost no fine detail and counts for little. Skin is not gated:
+            // a face can be smooth.
+            let focus = (stats.detail / FOCUS_DETAIL).min(1.0);
+            SKIN_WEIGHT * skin(stats.rgb, stats.lab)
+                + SATURATION_WEIGHT * saturation(stats.lab) * focus
         });
         detail.push(stats.detail);
     }
@@ -622,6 +630,25 @@ mod tests {
         };
         assert_eq!(attention_offset(&noisy, 97, 61), (0, 0));
         assert_eq!(attention_offset(&noisy, 500, 500), (0, 0));
+    }
+
+    #[test]
+    fn an_out_of_focus_colourful_background_does_not_beat_a_sharp_subject() {
+        // Left: a sharp grey texture (the subject). Right: a smooth, saturated blue blur (bokeh).
+        let subject = (20, 20, 160, 160);
+        let img = image(900, 200, Layout::Rgb, |x, y| {
+            if inside(subject, x, y) {
+                let v = if (x + y) % 2 == 0 { 120 } else { 136 };
+                vec![v, v, v]
+            } else if x >= 600 {
+                // A slow gradient: colourful, but no detail at all.
+                vec![10, 40, (225 + (x - 600) / 10) as u8]
+            } else {
+                vec![128, 128, 128]
+            }
+        });
+        let at = attention_offset(&img, 200, 200);
+        assert_covers(at, (200, 200), subject);
     }
 
     #[test]
