@@ -45,6 +45,8 @@ const SATURATION_WEIGHT: f32 = 0.5;
 /// In-cell detail (see `CellStats::detail`) from which a cell counts as in focus; sharp photographic
 /// texture measures a few units, a blurred background a fraction of one.
 const FOCUS_DETAIL: f32 = 2.0;
+/// Share of the skin term that counts without focus.
+const SKIN_UNFOCUSED: f32 = 0.25;
 
 /// Skin: the direction of (0.78, 0.57, 0.44) in sRGB (smartcrop.js' skin colour), normalised.
 const SKIN_DIRECTION: [f32; 3] = [0.734_7, 0.536_9, 0.414_5];
@@ -362,11 +364,13 @@ fn score(grid: &Grid, layout: Layout) -> Vec<f32> {
         colour_score.push(if layout == Layout::Gray {
             0.0
         } else {
-            // Saturated colour draws the eye where it is in focus: out-of-focus colour (a blurred
-            // background, bokeh) has almost no fine detail and counts for little. Skin is not gated:
-            // a face can be smooth.
+            // Colour draws the eye where it is in focus: out-of-focus colour (a blurred background,
+            // bokeh, often beige enough to pass for skin) has almost no fine detail and counts for
+            // little. Skin keeps a quarter of its weight unfocused, since a face can be smooth.
             let focus = (stats.detail / FOCUS_DETAIL).min(1.0);
-            SKIN_WEIGHT * skin(stats.rgb, stats.lab)
+            SKIN_WEIGHT
+                * skin(stats.rgb, stats.lab)
+                * (SKIN_UNFOCUSED + (1.0 - SKIN_UNFOCUSED) * focus)
                 + SATURATION_WEIGHT * saturation(stats.lab) * focus
         });
         detail.push(stats.detail);

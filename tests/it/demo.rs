@@ -131,6 +131,32 @@ async fn the_demo_page_loads_every_image_in_a_real_browser() {
 }
 
 #[tokio::test]
+async fn the_demo_page_can_be_turned_off() {
+    let port = free_port();
+    let _server = Running(
+        Command::new(env!("CARGO_BIN_EXE_sizer"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("SIZER_SERVER__DEMO_PAGE", "false")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sizer starts"),
+    );
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/");
+    let mut status = None;
+    for _ in 0..200 {
+        if let Ok(res) = client.get(&url).send().await {
+            status = Some(res.status().as_u16());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, Some(404), "GET / with server.demo_page = false");
+}
+
+#[tokio::test]
 async fn the_demo_page_is_off_for_any_other_store() {
     let store = TestStore::new(Backend::Fs).await;
     let app = spawn_app(&store, test_config()).await;
