@@ -11,6 +11,7 @@ mod demo;
 mod errors;
 mod formats;
 mod options;
+mod pngsuite;
 mod resilience;
 mod signing;
 mod tiers;
