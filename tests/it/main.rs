@@ -10,6 +10,7 @@ mod coalescing;
 mod demo;
 mod errors;
 mod formats;
+mod hostile_urls;
 mod options;
 mod pngsuite;
 mod resilience;
