@@ -157,3 +157,65 @@ async fn exif_orientation_is_applied() {
     );
     app.stop().await;
 }
+
+/// `jpeg` with the metadata a phone writes: EXIF with a GPS IFD (latitude "N"), an XMP packet with a GPS
+/// position, and an IPTC (Photoshop APP13) block.
+fn jpeg_with_location(jpeg: &[u8]) -> Vec<u8> {
+    let segment = |marker: u8, payload: &[u8]| {
+        let mut s = vec![0xFF, marker];
+        s.extend_from_slice(&u16::try_from(payload.len() + 2).unwrap().to_be_bytes());
+        s.extend_from_slice(payload);
+        s
+    };
+    // Big-endian TIFF: IFD0 {Orientation = 1, GPSInfo -> 38}, GPS IFD {GPSLatitudeRef = "N"}.
+    let mut exif = b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x02".to_vec();
+    exif.extend_from_slice(&[0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 1, 0, 0]);
+    exif.extend_from_slice(&[0x88, 0x25, 0, 4, 0, 0, 0, 1, 0, 0, 0, 38]);
+    exif.extend_from_slice(&[0, 0, 0, 0]);
+    exif.extend_from_slice(&[0, 1, 0, 1, 0, 2, 0, 0, 0, 2, b'N', 0, 0, 0, 0, 0, 0, 0]);
+    let xmp = b"http://ns.adobe.com/xap/1.0/\0<x:xmpmeta xmlns:x='adobe:ns:meta/'><exif:GPSLatitude>48,51.5N</exif:GPSLatitude></x:xmpmeta>";
+    let iptc = b"Photoshop 3.0\08BIM\x04\x04\0\0\0\0\0\x0a\x1c\x02\x5a\0\x05Paris";
+    let mut out = vec![0xFF, 0xD8];
+    out.extend(segment(0xE1, &exif));
+    out.extend(segment(0xE1, xmp));
+    out.extend(segment(0xED, iptc));
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+#[tokio::test]
+async fn location_and_other_metadata_never_reach_a_variant() {
+    let mut jpeg = Vec::new();
+    image::RgbImage::from_pixel(64, 48, image::Rgb([90, 120, 200]))
+        .write_to(&mut Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
+        .unwrap();
+    let original = jpeg_with_location(&jpeg);
+    assert!(
+        original.windows(4).any(|w| w == b"Exif"),
+        "the fixture carries EXIF"
+    );
+    let store = TestStore::new(Backend::Fs).await;
+    let key = store.put_original("phone.jpg", original.into()).await;
+    let app = spawn_app(&store, test_config()).await;
+    for format in ["jpeg", "png", "webp", "avif", "gif"] {
+        let res = app.get(&format!("/w/32/f/{format}/{key}")).await;
+        assert_eq!(res.status(), StatusCode::OK, "{format}");
+        let body = res.bytes().await.unwrap();
+        for needle in [
+            &b"Exif"[..],
+            b"GPS",
+            b"xmpmeta",
+            b"Photoshop",
+            b"8BIM",
+            b"Paris",
+            b"eXIf",
+        ] {
+            assert!(
+                !body.windows(needle.len()).any(|w| w == needle),
+                "{format} output carries {:?}",
+                String::from_utf8_lossy(needle)
+            );
+        }
+    }
+    app.stop().await;
+}
