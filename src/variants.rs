@@ -15,7 +15,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::coalesce::Coalescer;
 use crate::config::Config;
-use crate::pipeline::{self, Format, Job, PipelineError};
+use crate::pipeline::{self, Format, Job, PipelineError, Timings};
 use crate::pool::{CpuPool, PoolError};
 use crate::spec::VariantSpec;
 use crate::store::{ByteStream, Store, StoreError, StoredObject};
@@ -55,6 +55,15 @@ pub struct VariantHead {
 pub struct Variant {
     pub head: VariantHead,
     pub bytes: Bytes,
+    /// How long making it took, when this process made it.
+    pub timing: Option<Timing>,
+}
+
+/// Where a computed variant's time went: reading the original, then the pipeline's stages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    pub fetch: Duration,
+    pub stages: Timings,
 }
 
 impl Variant {
@@ -74,7 +83,11 @@ impl Variant {
             etag: Some(etag),
             last_modified,
         };
-        Variant { head, bytes }
+        Variant {
+            head,
+            bytes,
+            timing: None,
+        }
     }
 
     /// A variant read back from the store; `None` when the object is not an image we could have written.
@@ -100,6 +113,8 @@ pub struct Served {
     pub tier: Tier,
     pub head: VariantHead,
     pub body: Body,
+    /// Set when this response computed the variant.
+    pub timing: Option<Timing>,
 }
 
 impl Served {
@@ -108,6 +123,7 @@ impl Served {
             tier,
             head: variant.head.clone(),
             body: Body::Whole(variant.bytes.clone()),
+            timing: variant.timing.filter(|_| tier == Tier::Computed),
         }
     }
 }
@@ -267,7 +283,8 @@ impl Inner {
     }
 
     async fn compute(&self, spec: &VariantSpec) -> Result<Variant, VariantError> {
-        let deadline = Instant::now() + self.timeout;
+        let fetch_started = Instant::now();
+        let deadline = fetch_started + self.timeout;
         let original = match self.store.get(&spec.source).await {
             Ok(object) => object,
             Err(StoreError::NotFound) => {
@@ -283,6 +300,7 @@ impl Inner {
             });
         }
         let bytes = original.read_all().await?;
+        let fetch = fetch_started.elapsed();
         let job = Job {
             target: spec.target(self.allow_upscale),
             background: spec.background,
@@ -302,13 +320,18 @@ impl Inner {
                     Metrics::add(&self.metrics.overloaded);
                 }
             })??;
-        Ok(Variant::new(
+        let mut variant = Variant::new(
             Bytes::from(encoded.bytes),
             encoded.format,
             encoded.width,
             encoded.height,
             Some(SystemTime::now()),
-        ))
+        );
+        variant.timing = Some(Timing {
+            fetch,
+            stages: encoded.timings,
+        });
+        Ok(variant)
     }
 
     async fn remember(&self, key: &str, variant: &Arc<Variant>) {
@@ -381,6 +404,7 @@ async fn stream_stored(object: StoredObject) -> Result<Served, VariantError> {
         tier: Tier::Copy,
         head,
         body: Body::Stream(body),
+        timing: None,
     })
 }
 

@@ -31,12 +31,24 @@ pub fn respond(
         HeaderName::from_static(TIER),
         HeaderValue::from_static(served.tier.as_str()),
     );
-    // What answered, in a form the browser's network panel and the Resource Timing API show.
-    if let Ok(v) = HeaderValue::from_str(&format!(
+    // What answered and, when this response computed it, where the time went: shown by the browser's
+    // network panel and readable through the Resource Timing API.
+    let mut timing = format!(
         "tier;desc={}, format;desc={}",
         served.tier.as_str(),
         head.format.extension()
-    )) {
+    );
+    if let Some(t) = served.timing {
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+        timing.push_str(&format!(
+            ", fetch;dur={:.1}, decode;dur={:.1}, resize;dur={:.1}, encode;dur={:.1}",
+            ms(t.fetch),
+            ms(t.stages.decode),
+            ms(t.stages.resize),
+            ms(t.stages.encode)
+        ));
+    }
+    if let Ok(v) = HeaderValue::from_str(&timing) {
         headers.insert(HeaderName::from_static("server-timing"), v);
     }
     if let Ok(v) = HeaderValue::from_str(&config.output.cache_control) {

@@ -105,6 +105,18 @@ pub struct Encoded {
     pub height: u32,
     /// Whether the output is smaller than asked, to avoid upscaling.
     pub reduced: bool,
+    /// Where the time went.
+    pub timings: Timings,
+}
+
+/// Time spent in each stage of [`process`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timings {
+    /// Probe and decode.
+    pub decode: std::time::Duration,
+    /// Saliency, resize, orientation, padding and flattening.
+    pub resize: std::time::Duration,
+    pub encode: std::time::Duration,
 }
 
 /// How the channels of a [`Pixels`] buffer are laid out; 8 bits per channel.
@@ -169,6 +181,7 @@ pub enum PipelineError {
 
 /// Runs the whole pipeline on an original's bytes.
 pub fn process(src: &[u8], job: &Job) -> Result<Encoded, PipelineError> {
+    let started = Instant::now();
     let info = probe::probe(src)?;
     let pixels = u64::from(info.width) * u64::from(info.height);
     if pixels > job.max_pixels {
@@ -205,6 +218,7 @@ pub fn process(src: &[u8], job: &Job) -> Result<Encoded, PipelineError> {
 
     check(job)?;
     let decoded = decode::decode(src, &info, full_w, full_h)?;
+    let decoded_at = Instant::now();
     check(job)?;
     // The region, from displayed-original pixels to stored pixels to decoded pixels.
     let stored =
@@ -258,6 +272,7 @@ pub fn process(src: &[u8], job: &Job) -> Result<Encoded, PipelineError> {
     if !canvas::has_alpha(format) {
         image = canvas::flatten(image, job.background);
     }
+    let resized_at = Instant::now();
     let bytes = encode::encode(&image, format, job.quality, job.png)?;
     Ok(Encoded {
         bytes,
@@ -265,6 +280,11 @@ pub fn process(src: &[u8], job: &Job) -> Result<Encoded, PipelineError> {
         width: image.width,
         height: image.height,
         reduced: plan.reduced,
+        timings: Timings {
+            decode: decoded_at - started,
+            resize: resized_at - decoded_at,
+            encode: resized_at.elapsed(),
+        },
     })
 }
 

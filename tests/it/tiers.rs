@@ -46,10 +46,25 @@ async fn second_request_is_served_from_memory(backend: Backend) {
     let app = spawn_app(&store, test_config()).await;
 
     let first = app.get(&format!("/w/300/{key}")).await;
+    // A computed response says where its time went; a memory hit has nothing to time.
+    let timing = header(&first, "server-timing").unwrap().to_string();
+    for stage in [
+        "tier;desc=computed",
+        "fetch;dur=",
+        "decode;dur=",
+        "resize;dur=",
+        "encode;dur=",
+    ] {
+        assert!(timing.contains(stage), "{stage} missing from {timing}");
+    }
     let first_etag = header(&first, "etag").unwrap().to_string();
     let first_body = first.bytes().await.unwrap();
     let second = app.get(&format!("/w/300/{key}")).await;
     assert_eq!(header(&second, "sizer-tier"), Some("memory"));
+    assert_eq!(
+        header(&second, "server-timing"),
+        Some("tier;desc=memory, format;desc=jpg")
+    );
     assert_eq!(header(&second, "etag"), Some(first_etag.as_str()));
     assert_eq!(second.bytes().await.unwrap(), first_body);
     assert_eq!(store.probe.gets(&key), 1, "the original is read once");
