@@ -23,12 +23,13 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
 WORKDIR /srv/sizer
 COPY --from=build /usr/local/bin/sizer /usr/local/bin/sizer
 COPY config/default.toml /etc/sizer/sizer.toml
-# The demo images, so the container answers with no store configured.
+# The demo images, so the container answers with no store configured (and shows the demo page at /:
+# the root below is the embedded default's own relative name, resolved against the WORKDIR).
 COPY samples /srv/sizer/samples
 USER sizer
 # Environment overrides win over the config file (see config/default.toml for every key).
 ENV SIZER_SERVER__LISTEN=0.0.0.0:8080 \
-    SIZER_STORE__ROOT=/srv/sizer/samples
+    SIZER_STORE__ROOT=samples
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=2s CMD ["/bin/bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080 && printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q '200 OK' <&3"]
 # SIGTERM (docker stop) drains in-flight requests and write-backs within server.shutdown_grace_ms.
