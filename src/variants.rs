@@ -249,6 +249,17 @@ impl Variants {
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
     }
+
+    /// Whether the store answers within `within` (readiness; a store that hangs counts as down).
+    pub async fn check_store(&self, within: Duration) -> Result<(), StoreError> {
+        match tokio::time::timeout(within, self.inner.store.check()).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Failed(format!(
+                "no answer within {} ms",
+                within.as_millis()
+            ))),
+        }
+    }
 }
 
 impl Inner {

@@ -63,6 +63,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(demo_page))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .fallback(variant::serve)
         .layer(axum::middleware::map_response_with_state(
@@ -85,6 +86,29 @@ async fn demo_page(State(state): State<Arc<AppState>>) -> Response {
         )
             .into_response(),
         None => error::AppError::from(crate::options::UrlError::NoRoute).into_response(),
+    }
+}
+
+/// How long readiness waits for the store.
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Readiness: 200 when the store answers, 503 when it does not (details in the log, not the body), so a
+/// load balancer or Kubernetes stops sending traffic to an instance that cannot serve.
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    match state.variants.check_store(READY_WITHIN).await {
+        Ok(()) => axum::Json(serde_json::json!({ "status": "ready" })).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready: the store does not answer");
+            (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "1")],
+                axum::Json(serde_json::json!({
+                    "error": "the image store is not reachable",
+                    "status": 503
+                })),
+            )
+                .into_response()
+        }
     }
 }
 

@@ -116,6 +116,17 @@ impl Store for FsStore {
         Ok(())
     }
 
+    async fn check(&self) -> Result<(), StoreError> {
+        match tokio::fs::metadata(&self.root).await {
+            Ok(meta) if meta.is_dir() => Ok(()),
+            Ok(_) => Err(StoreError::Failed(format!(
+                "{} is not a directory",
+                self.root.display()
+            ))),
+            Err(e) => Err(StoreError::Failed(format!("{}: {e}", self.root.display()))),
+        }
+    }
+
     fn describe(&self) -> String {
         format!("fs:{}", self.root.display())
     }

@@ -84,6 +84,9 @@ pub trait Store: Send + Sync + 'static {
     /// Writes an object whole. Readers see either the previous state or all of `body`, never a part.
     async fn put(&self, key: &str, body: Bytes, content_type: &str) -> Result<(), StoreError>;
 
+    /// Whether the store answers now (readiness): the directory is there, the bucket answers.
+    async fn check(&self) -> Result<(), StoreError>;
+
     /// A one-line description for logs (`fs:/srv/images`, `s3://bucket`).
     fn describe(&self) -> String;
 }
@@ -123,6 +126,10 @@ pub(crate) mod memory {
                 .lock()
                 .expect("lock")
                 .insert(key.to_string(), body);
+            Ok(())
+        }
+
+        async fn check(&self) -> Result<(), StoreError> {
             Ok(())
         }
 

@@ -118,6 +118,16 @@ impl Store for S3Store {
         Ok(())
     }
 
+    async fn check(&self) -> Result<(), StoreError> {
+        self.client
+            .head_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| failed(&self.bucket, e))
+    }
+
     fn describe(&self) -> String {
         format!("s3://{}", self.bucket)
     }

@@ -13,6 +13,7 @@ mod formats;
 mod hostile_urls;
 mod options;
 mod pngsuite;
+mod readiness;
 mod resilience;
 mod signing;
 mod tiers;

@@ -207,6 +207,10 @@ impl Store for Probe {
         self.inner.put(key, body, content_type).await
     }
 
+    async fn check(&self) -> Result<(), StoreError> {
+        self.inner.check().await
+    }
+
     fn describe(&self) -> String {
         format!("probe({})", self.inner.describe())
     }
