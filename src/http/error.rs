@@ -23,6 +23,9 @@ pub enum AppError {
     MethodNotAllowed,
     #[error("timed out after {0} ms")]
     Timeout(u64),
+    /// Readiness: the store does not answer.
+    #[error("not ready: {0}")]
+    NotReady(StoreError),
 }
 
 /// Seconds a client should wait after a 503.
@@ -39,6 +42,7 @@ impl AppError {
             },
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            AppError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Variant(e) => match e {
                 VariantError::OriginalNotFound(_) => StatusCode::NOT_FOUND,
                 VariantError::SourceTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -69,6 +73,7 @@ impl AppError {
             AppError::Variant(VariantError::Store(_)) => {
                 "the image store failed or could not be reached".into()
             }
+            AppError::NotReady(_) => "the image store is not reachable".into(),
             AppError::Variant(VariantError::Pool(PoolError::Panicked(_))) => {
                 "internal error".into()
             }
@@ -86,7 +91,8 @@ impl IntoResponse for AppError {
         let mut response = error_body(status, &self.public_message());
         let headers = response.headers_mut();
         match self {
-            AppError::Variant(VariantError::Pool(PoolError::Overloaded(_))) => {
+            AppError::Variant(VariantError::Pool(PoolError::Overloaded(_)))
+            | AppError::NotReady(_) => {
                 headers.insert(
                     header::RETRY_AFTER,
                     HeaderValue::from_static(RETRY_AFTER_SECS),
@@ -189,5 +195,8 @@ mod tests {
             "secret-host:9000 refused".into(),
         )));
         assert!(!e.public_message().contains("secret-host"));
+        let e = AppError::NotReady(StoreError::Failed("secret-host:9000 refused".into()));
+        assert!(!e.public_message().contains("secret-host"));
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 }

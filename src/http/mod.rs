@@ -94,22 +94,13 @@ const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Readiness: 200 when the store answers, 503 when it does not (details in the log, not the body), so a
 /// load balancer or Kubernetes stops sending traffic to an instance that cannot serve.
-async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    match state.variants.check_store(READY_WITHIN).await {
-        Ok(()) => axum::Json(serde_json::json!({ "status": "ready" })).into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "not ready: the store does not answer");
-            (
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                [(header::RETRY_AFTER, "1")],
-                axum::Json(serde_json::json!({
-                    "error": "the image store is not reachable",
-                    "status": 503
-                })),
-            )
-                .into_response()
-        }
-    }
+async fn readyz(State(state): State<Arc<AppState>>) -> Result<Response, error::AppError> {
+    state
+        .variants
+        .check_store(READY_WITHIN)
+        .await
+        .map_err(error::AppError::NotReady)?;
+    Ok(axum::Json(serde_json::json!({ "status": "ready" })).into_response())
 }
 
 async fn healthz() -> impl IntoResponse {

@@ -124,6 +124,18 @@ pub struct Region {
     pub height: f64,
 }
 
+impl Region {
+    /// This region with its origin at (`x`, `y`), moved as little as needed to lie within a
+    /// `bound_w` x `bound_h` image (the region is never larger than the image).
+    pub fn placed_at(self, x: f64, y: f64, bound_w: f64, bound_h: f64) -> Region {
+        Region {
+            x: x.min(bound_w - self.width).max(0.0),
+            y: y.min(bound_h - self.height).max(0.0),
+            ..self
+        }
+    }
+}
+
 /// A canvas the resized image is placed on (`contain`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Canvas {
@@ -329,6 +341,29 @@ mod tests {
         let p = plan(6028, 3391, &target(None, Some(338), Fit::Cover));
         assert_eq!(p.output(), (601, 338));
         assert!(!p.reduced);
+    }
+
+    #[test]
+    fn a_width_alone_rounds_the_height_to_the_nearest_pixel() {
+        let height = |w, h, to| plan(w, h, &target(Some(to), None, Fit::Inside)).output().1;
+        assert_eq!(height(6028, 3391, 600), 338);
+        assert_eq!(height(3640, 2400, 300), 198);
+        assert_eq!(height(1000, 1, 10), 1);
+        assert_eq!(height(10, 1000, 10), 1000);
+    }
+
+    #[test]
+    fn regions_are_placed_inside_the_image() {
+        let r = Region {
+            x: 0.0,
+            y: 0.0,
+            width: 40.0,
+            height: 30.0,
+        };
+        assert_eq!(r.placed_at(70.0, -5.0, 100.0, 50.0).x, 60.0);
+        assert_eq!(r.placed_at(70.0, -5.0, 100.0, 50.0).y, 0.0);
+        assert_eq!(r.placed_at(10.5, 12.0, 100.0, 50.0).x, 10.5);
+        assert_eq!(r.placed_at(10.5, 12.0, 100.0, 50.0).width, 40.0);
     }
 
     #[test]

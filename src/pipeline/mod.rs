@@ -103,8 +103,6 @@ pub struct Encoded {
     pub format: Format,
     pub width: u32,
     pub height: u32,
-    /// Whether the output is smaller than asked, to avoid upscaling.
-    pub reduced: bool,
     /// Where the time went.
     pub timings: Timings,
 }
@@ -228,32 +226,21 @@ pub fn process(src: &[u8], job: &Job) -> Result<Encoded, PipelineError> {
         f64::from(decoded.width) / f64::from(info.width.max(1)),
         f64::from(decoded.height) / f64::from(info.height.max(1)),
     );
+    let (decoded_w, decoded_h) = (f64::from(decoded.width), f64::from(decoded.height));
     let mut region = geometry::Region {
-        x: stored.x * kx,
-        y: stored.y * ky,
-        width: (stored.width * kx).min(f64::from(decoded.width)),
-        height: (stored.height * ky).min(f64::from(decoded.height)),
-    };
-    region.x = region
-        .x
-        .min(f64::from(decoded.width) - region.width)
-        .max(0.0);
-    region.y = region
-        .y
-        .min(f64::from(decoded.height) - region.height)
-        .max(0.0);
+        x: 0.0,
+        y: 0.0,
+        width: (stored.width * kx).min(decoded_w),
+        height: (stored.height * ky).min(decoded_h),
+    }
+    .placed_at(stored.x * kx, stored.y * ky, decoded_w, decoded_h);
     if plan.smart {
         let (x, y) = saliency::attention_offset(
             &decoded,
             (region.width.round() as u32).max(1),
             (region.height.round() as u32).max(1),
         );
-        region.x = f64::from(x)
-            .min(f64::from(decoded.width) - region.width)
-            .max(0.0);
-        region.y = f64::from(y)
-            .min(f64::from(decoded.height) - region.height)
-            .max(0.0);
+        region = region.placed_at(f64::from(x), f64::from(y), decoded_w, decoded_h);
     }
     let resized = resize::resize_region(decoded, Some(region), resized_w, resized_h)?;
     let mut image = orient::apply(resized, info.orientation);
@@ -279,19 +266,12 @@ pub fn process(src: &[u8], job: &Job) -> Result<Encoded, PipelineError> {
         format,
         width: image.width,
         height: image.height,
-        reduced: plan.reduced,
         timings: Timings {
             decode: decoded_at - started,
             resize: resized_at - decoded_at,
             encode: resized_at.elapsed(),
         },
     })
-}
-
-/// Height that keeps the aspect ratio at `width`, rounded to the nearest pixel, at least 1.
-pub fn scaled_height(src_w: u32, src_h: u32, width: u32) -> u32 {
-    let h = (u64::from(src_h) * u64::from(width) + u64::from(src_w) / 2) / u64::from(src_w.max(1));
-    u32::try_from(h.max(1)).unwrap_or(u32::MAX)
 }
 
 fn check(job: &Job) -> Result<(), PipelineError> {
@@ -390,13 +370,5 @@ mod tests {
         assert_eq!(process(&gif, &job).unwrap().format, Format::WebP);
         job.format = OutputFormat::Fixed(Format::Png);
         assert_eq!(process(&gif, &job).unwrap().format, Format::Png);
-    }
-
-    #[test]
-    fn height_keeps_aspect_ratio() {
-        assert_eq!(scaled_height(6028, 3391, 600), 338);
-        assert_eq!(scaled_height(3640, 2400, 300), 198);
-        assert_eq!(scaled_height(1000, 1, 10), 1);
-        assert_eq!(scaled_height(10, 1000, 10), 1000);
     }
 }

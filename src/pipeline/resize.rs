@@ -14,10 +14,6 @@ use super::{Layout, PipelineError, Pixels};
 /// Shrink ratio (in both directions) from which the box pre-shrink pays.
 const PRESHRINK_FROM: u32 = 3;
 
-pub fn resize(src: Pixels, width: u32, height: u32) -> Result<Pixels, PipelineError> {
-    resize_region(src, None, width, height)
-}
-
 /// Resizes `region` of `src` (the whole image when `None`) to `width` x `height`. Cropping happens inside
 /// the resampler, so the discarded part of a `cover` crop is never resized.
 pub fn resize_region(
@@ -120,6 +116,11 @@ pub fn extract(src: &Pixels, x: u32, y: u32, width: u32, height: u32) -> Pixels 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The whole image to `width` x `height`.
+    fn resize(src: Pixels, width: u32, height: u32) -> Result<Pixels, PipelineError> {
+        resize_region(src, None, width, height)
+    }
 
     #[test]
     fn a_region_is_cropped_inside_the_resampler() {

@@ -863,35 +863,4 @@ mod tests {
         });
         assert_covers(attention_offset(&img, 200, 600), (200, 600), patch);
     }
-
-    /// Cost on a 4000x3000 RGB original: `cargo test --release --lib saliency::tests::cost -- --ignored
-    /// --nocapture`.
-    #[test]
-    #[ignore]
-    fn cost() {
-        let mut rng = Lcg(3);
-        for layout in [Layout::Rgb, Layout::Rgba, Layout::Gray] {
-            let len = 4000 * 3000 * layout.channels();
-            let data: Vec<u8> = (0..len).map(|_| rng.byte()).collect();
-            let img = Pixels {
-                width: 4000,
-                height: 3000,
-                layout,
-                data,
-            };
-            let mut times: Vec<_> = (0..11)
-                .map(|_| {
-                    let start = std::time::Instant::now();
-                    std::hint::black_box(attention_offset(std::hint::black_box(&img), 1200, 1200));
-                    start.elapsed()
-                })
-                .collect();
-            let first = times[0];
-            times.sort();
-            println!(
-                "{layout:?} 4000x3000: first {first:?}, median {:?}, best {:?}",
-                times[5], times[0]
-            );
-        }
-    }
 }
