@@ -53,7 +53,7 @@ pub fn pad(image: Pixels, canvas: Canvas, background: Option<Rgb>) -> Pixels {
         (Layout::Rgba, Some(Rgb([r, g, b]))) => vec![r, g, b, 255],
         _ => vec![0, 0, 0, 0],
     };
-    let image = convert(image, layout);
+    let image = image.into_layout(layout);
     let channels = layout.channels();
     let mut data = fill.repeat(canvas.width as usize * canvas.height as usize);
     let row_bytes = image.width as usize * channels;
@@ -81,55 +81,25 @@ pub fn flatten(image: Pixels, background: Option<Rgb>) -> Pixels {
         return image;
     }
     if is_opaque(&image.data) {
-        return convert(image, Layout::Rgb);
+        return image.into_layout(Layout::Rgb);
     }
-    let Rgb(bg) = background.unwrap_or(Rgb::WHITE);
-    let data = image
-        .data
-        .chunks_exact(4)
+    Pixels {
+        data: blend_onto(&image.data, background.unwrap_or(Rgb::WHITE)),
+        layout: Layout::Rgb,
+        ..image
+    }
+}
+
+/// RGBA bytes composited onto `background`, as RGB bytes.
+pub(crate) fn blend_onto(rgba: &[u8], Rgb(bg): Rgb) -> Vec<u8> {
+    rgba.chunks_exact(4)
         .flat_map(|p| {
             let a = u32::from(p[3]);
             let mix =
                 |c: u8, b: u8| ((u32::from(c) * a + u32::from(b) * (255 - a) + 127) / 255) as u8;
             [mix(p[0], bg[0]), mix(p[1], bg[1]), mix(p[2], bg[2])]
         })
-        .collect();
-    Pixels {
-        width: image.width,
-        height: image.height,
-        layout: Layout::Rgb,
-        data,
-    }
-}
-
-/// Converts between layouts; alpha is dropped only from opaque images (callers flatten first).
-fn convert(image: Pixels, to: Layout) -> Pixels {
-    if image.layout == to {
-        return image;
-    }
-    let data = match (image.layout, to) {
-        (Layout::Gray, Layout::Rgb) => image.data.iter().flat_map(|&v| [v, v, v]).collect(),
-        (Layout::Gray, Layout::Rgba) => image.data.iter().flat_map(|&v| [v, v, v, 255]).collect(),
-        (Layout::Rgb, Layout::Rgba) => image
-            .data
-            .chunks_exact(3)
-            .flat_map(|p| [p[0], p[1], p[2], 255])
-            .collect(),
-        (Layout::Rgba, Layout::Rgb) => image
-            .data
-            .chunks_exact(4)
-            .flat_map(|p| [p[0], p[1], p[2]])
-            .collect(),
-        (Layout::Rgb, Layout::Gray) => image.data.chunks_exact(3).map(|p| p[0]).collect(),
-        (Layout::Rgba, Layout::Gray) => image.data.chunks_exact(4).map(|p| p[0]).collect(),
-        _ => image.data,
-    };
-    Pixels {
-        width: image.width,
-        height: image.height,
-        layout: to,
-        data,
-    }
+        .collect()
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use image::ExtendedColorType;
 use image::ImageEncoder;
 
 use super::probe::Format;
-use super::{Layout, PipelineError, Pixels, avif, is_opaque, palette};
+use super::{Layout, PipelineError, Pixels, avif, canvas, is_opaque, palette};
 
 /// How PNG output is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
@@ -50,7 +50,7 @@ fn encode_jpeg(pixels: &Pixels, quality: u8) -> Result<Vec<u8>, PipelineError> {
         Layout::Rgb => (jpeg_encoder::ColorType::Rgb, pixels.data.as_slice()),
         // JPEG has no alpha: composite on white.
         Layout::Rgba => {
-            rgb = flatten_on_white(&pixels.data);
+            rgb = canvas::blend_onto(&pixels.data, canvas::Rgb::WHITE);
             (jpeg_encoder::ColorType::Rgb, rgb.as_slice())
         }
     };
@@ -76,11 +76,7 @@ fn encode_webp(pixels: &Pixels, quality: u8) -> Result<Vec<u8>, PipelineError> {
         Layout::Rgb => webp::Encoder::from_rgb(&pixels.data, pixels.width, pixels.height),
         Layout::Rgba => webp::Encoder::from_rgba(&pixels.data, pixels.width, pixels.height),
         Layout::Gray => {
-            expanded = pixels
-                .data
-                .iter()
-                .flat_map(|&v| [v, v, v])
-                .collect::<Vec<u8>>();
+            expanded = pixels.data_as(Layout::Rgb);
             webp::Encoder::from_rgb(&expanded, pixels.width, pixels.height)
         }
     };
@@ -98,7 +94,7 @@ fn encode_png(pixels: &Pixels, mode: PngMode) -> Result<Vec<u8>, PipelineError> 
     // An alpha channel that is opaque everywhere carries nothing: a quarter of the raw bytes saved.
     let rgb;
     let (layout, data) = if pixels.layout == Layout::Rgba && is_opaque(&pixels.data) {
-        rgb = drop_alpha(&pixels.data);
+        rgb = pixels.data_as(Layout::Rgb);
         (Layout::Rgb, rgb.as_slice())
     } else {
         (pixels.layout, pixels.data.as_slice())
@@ -120,7 +116,7 @@ fn encode_png_palette(pixels: &Pixels) -> Result<Vec<u8>, png::EncodingError> {
     let data = match pixels.layout {
         Layout::Rgba => pixels.data.as_slice(),
         _ => {
-            rgba = add_alpha(pixels);
+            rgba = pixels.data_as(Layout::Rgba);
             rgba.as_slice()
         }
     };
@@ -150,27 +146,9 @@ fn encode_png_palette(pixels: &Pixels) -> Result<Vec<u8>, png::EncodingError> {
     Ok(out)
 }
 
-fn drop_alpha(rgba: &[u8]) -> Vec<u8> {
-    rgba.chunks_exact(4)
-        .flat_map(|p| [p[0], p[1], p[2]])
-        .collect()
-}
-
-fn add_alpha(pixels: &Pixels) -> Vec<u8> {
-    match pixels.layout {
-        Layout::Rgba => pixels.data.clone(),
-        Layout::Rgb => pixels
-            .data
-            .chunks_exact(3)
-            .flat_map(|p| [p[0], p[1], p[2], 255])
-            .collect(),
-        Layout::Gray => pixels.data.iter().flat_map(|&v| [v, v, v, 255]).collect(),
-    }
-}
-
 fn encode_gif(pixels: &Pixels) -> Result<Vec<u8>, PipelineError> {
     let mut out = Vec::new();
-    let rgba = add_alpha(pixels);
+    let rgba = pixels.data_as(Layout::Rgba);
     let mut encoder = image::codecs::gif::GifEncoder::new_with_speed(&mut out, 10);
     encoder
         .encode(&rgba, pixels.width, pixels.height, ExtendedColorType::Rgba8)
@@ -185,16 +163,6 @@ fn color_type(layout: Layout) -> ExtendedColorType {
         Layout::Rgb => ExtendedColorType::Rgb8,
         Layout::Rgba => ExtendedColorType::Rgba8,
     }
-}
-
-fn flatten_on_white(rgba: &[u8]) -> Vec<u8> {
-    rgba.chunks_exact(4)
-        .flat_map(|p| {
-            let a = u16::from(p[3]);
-            let blend = |c: u8| ((u16::from(c) * a + 255 * (255 - a) + 127) / 255) as u8;
-            [blend(p[0]), blend(p[1]), blend(p[2])]
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -349,7 +317,10 @@ mod tests {
     #[test]
     fn flattening_blends_on_white() {
         assert_eq!(
-            flatten_on_white(&[0, 0, 0, 0, 0, 0, 0, 255, 255, 0, 0, 128]),
+            canvas::blend_onto(
+                &[0, 0, 0, 0, 0, 0, 0, 255, 255, 0, 0, 128],
+                canvas::Rgb::WHITE
+            ),
             vec![255, 255, 255, 0, 0, 0, 255, 127, 127]
         );
     }

@@ -149,6 +149,43 @@ pub struct Pixels {
     pub data: Vec<u8>,
 }
 
+impl Pixels {
+    /// The pixel data in layout `to`: grey expands to colour, alpha is added as opaque, or dropped (callers
+    /// flatten first where it is not opaque), colour reduces to grey by its first channel (callers only
+    /// ask for that of grey-valued pixels).
+    pub(crate) fn data_as(&self, to: Layout) -> Vec<u8> {
+        let data = &self.data;
+        match (self.layout, to) {
+            (from, to) if from == to => data.clone(),
+            (Layout::Gray, Layout::Rgb) => data.iter().flat_map(|&v| [v, v, v]).collect(),
+            (Layout::Gray, Layout::Rgba) => data.iter().flat_map(|&v| [v, v, v, 255]).collect(),
+            (Layout::Rgb, Layout::Rgba) => data
+                .chunks_exact(3)
+                .flat_map(|p| [p[0], p[1], p[2], 255])
+                .collect(),
+            (Layout::Rgba, Layout::Rgb) => data
+                .chunks_exact(4)
+                .flat_map(|p| [p[0], p[1], p[2]])
+                .collect(),
+            (from, Layout::Gray) => data.chunks_exact(from.channels()).map(|p| p[0]).collect(),
+            // Every pair is above; the compiler cannot see that the first arm covers equal ones.
+            (_, _) => data.clone(),
+        }
+    }
+
+    /// This image in layout `to` (see [`Pixels::data_as`]).
+    pub(crate) fn into_layout(self, to: Layout) -> Pixels {
+        if self.layout == to {
+            return self;
+        }
+        Pixels {
+            data: self.data_as(to),
+            layout: to,
+            ..self
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PipelineError {
     #[error("not a supported image format (JPEG, PNG, WebP, GIF)")]
