@@ -24,6 +24,7 @@
 pub mod allocator;
 pub mod coalesce;
 pub mod config;
+pub mod events;
 pub mod http;
 pub mod options;
 pub mod pipeline;

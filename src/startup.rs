@@ -56,13 +56,12 @@ impl Application {
         store: Arc<dyn Store>,
         demo_root: Option<&Path>,
     ) -> Result<Application, StartupError> {
-        let pool = CpuPool::new(config.pool_workers(), config.pool.queue)?;
         let store_description = store.describe();
-        let variants = Variants::new(&config, store, pool, Arc::new(Metrics::default()));
-        let listener = TcpListener::bind(config.server.listen)
+        let listen = config.server.listen;
+        let state = assemble_state(config, store, demo_root)?;
+        let listener = TcpListener::bind(listen)
             .await
-            .map_err(|e| StartupError::Listen(config.server.listen, e))?;
-        let state = Arc::new(AppState::new(config, variants, demo_root)?);
+            .map_err(|e| StartupError::Listen(listen, e))?;
         Ok(Application {
             listener,
             state,
@@ -109,6 +108,22 @@ impl Application {
         tracing::info!("sizer stopped");
         Ok(())
     }
+}
+
+/// Everything a request needs, without a listener: what the Lambda runtime drives (see `lambda`).
+pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartupError> {
+    let store = open_store(&config).await?;
+    assemble_state(config, store, None)
+}
+
+fn assemble_state(
+    config: Config,
+    store: Arc<dyn Store>,
+    demo_root: Option<&Path>,
+) -> Result<Arc<AppState>, StartupError> {
+    let pool = CpuPool::new(config.pool_workers(), config.pool.queue)?;
+    let variants = Variants::new(&config, store, pool, Arc::new(Metrics::default()));
+    Ok(Arc::new(AppState::new(config, variants, demo_root)?))
 }
 
 /// Opens the store the configuration names.

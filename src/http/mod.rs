@@ -25,6 +25,8 @@ pub struct AppState {
     pub config: Config,
     pub rules: SpecRules,
     pub variants: Variants,
+    /// Storage notifications: `POST /events` and the Lambda runtime's non-HTTP events.
+    pub events: crate::events::Events,
     /// The demo page, when the store is the embedded default and `server.demo_page` is on.
     demo: Option<String>,
     error_cache_control: HeaderValue,
@@ -53,6 +55,7 @@ impl AppState {
             rules,
             config,
             variants,
+            events: crate::events::Events::default(),
             demo,
             error_cache_control,
         })
