@@ -216,45 +216,109 @@ pub enum PipelineError {
 
 /// Runs the whole pipeline on an original's bytes.
 pub fn process(src: &[u8], job: &Job) -> Result<Encoded, PipelineError> {
+    process_many(src, std::slice::from_ref(job))?
+        .pop()
+        .unwrap_or(Err(PipelineError::Unsupported))
+}
+
+/// Makes several outputs of one original with one probe and one decode, at the scale the largest output
+/// needs; each output is then resized from that, finished and encoded in turn. An error that concerns the
+/// original (unreadable, too many pixels) is the outer `Err`; one that concerns a single output (its size,
+/// its encoder, the deadline) is that output's. Outputs come back in the order of `jobs`.
+pub fn process_many(src: &[u8], jobs: &[Job]) -> Result<Vec<Result<Encoded, PipelineError>>, PipelineError> {
     let started = Instant::now();
     let info = probe::probe(src)?;
     let pixels = u64::from(info.width) * u64::from(info.height);
-    if pixels > job.max_pixels {
+    let max_pixels = jobs.iter().map(|j| j.max_pixels).min().unwrap_or(0);
+    if pixels > max_pixels {
         return Err(PipelineError::TooManyPixels {
             width: info.width,
             height: info.height,
             pixels,
-            limit: job.max_pixels,
+            limit: max_pixels,
         });
     }
-    let (display_w, display_h) = info.display_size();
-    let plan = geometry::plan(display_w, display_h, &job.target);
-    let (out_w, out_h) = plan.output();
-    let out_pixels = u64::from(out_w) * u64::from(out_h);
-    if out_pixels > job.max_output_pixels {
-        return Err(PipelineError::OutputTooLarge {
-            width: out_w,
-            height: out_h,
-            pixels: out_pixels,
-            limit: job.max_output_pixels,
-        });
-    }
-    // Decoding and resizing happen in the stored frame, before orientation, where a quarter turn swaps
-    // the axes; the plan is in the displayed frame.
-    let swap = |(a, b): (u32, u32)| {
-        if info.orientation.swaps_axes() {
-            (b, a)
-        } else {
-            (a, b)
-        }
+    let plans: Vec<Result<Planned, PipelineError>> =
+        jobs.iter().map(|job| Planned::new(&info, job)).collect();
+    // One decode covering every output that can be made.
+    let (need_w, need_h) = plans
+        .iter()
+        .flatten()
+        .fold((1, 1), |(w, h), p| (w.max(p.full.0), h.max(p.full.1)));
+    let decoded = if plans.iter().any(Result::is_ok) {
+        check(jobs.iter().filter_map(|j| j.deadline).min())?;
+        Some(decode::decode(src, &info, need_w, need_h)?)
+    } else {
+        None
     };
-    let (full_w, full_h) = swap(plan.scaled_original(display_w, display_h));
-    let (resized_w, resized_h) = swap(plan.resized);
+    let decode_time = started.elapsed();
+    let animated = animation::is_animated(info.format, src);
+    Ok(plans
+        .into_iter()
+        .zip(jobs)
+        .map(|(planned, job)| {
+            let planned = planned?;
+            // Decoded whenever any plan succeeded, and this one did.
+            let decoded = decoded.as_ref().ok_or(PipelineError::Unsupported)?;
+            let mut encoded = render(decoded, &info, &planned, job, animated)?;
+            encoded.timings.decode = decode_time;
+            Ok(encoded)
+        })
+        .collect())
+}
 
-    check(job)?;
-    let decoded = decode::decode(src, &info, full_w, full_h)?;
-    let decoded_at = Instant::now();
-    check(job)?;
+/// One output's geometry, worked out before decoding.
+struct Planned {
+    plan: geometry::Plan,
+    /// The whole original at the scale the region is resized with, in the stored frame: what the
+    /// decoder must deliver at least.
+    full: (u32, u32),
+    /// The resized region's size in the stored frame.
+    resized: (u32, u32),
+}
+
+impl Planned {
+    fn new(info: &probe::ImageInfo, job: &Job) -> Result<Planned, PipelineError> {
+        let (display_w, display_h) = info.display_size();
+        let plan = geometry::plan(display_w, display_h, &job.target);
+        let (out_w, out_h) = plan.output();
+        let out_pixels = u64::from(out_w) * u64::from(out_h);
+        if out_pixels > job.max_output_pixels {
+            return Err(PipelineError::OutputTooLarge {
+                width: out_w,
+                height: out_h,
+                pixels: out_pixels,
+                limit: job.max_output_pixels,
+            });
+        }
+        // Decoding and resizing happen in the stored frame, before orientation, where a quarter turn swaps
+        // the axes; the plan is in the displayed frame.
+        let swap = |(a, b): (u32, u32)| {
+            if info.orientation.swaps_axes() {
+                (b, a)
+            } else {
+                (a, b)
+            }
+        };
+        Ok(Planned {
+            full: swap(plan.scaled_original(display_w, display_h)),
+            resized: swap(plan.resized),
+            plan,
+        })
+    }
+}
+
+/// Resize, orient, finish and encode one output from the shared decoded original.
+fn render(
+    decoded: &Pixels,
+    info: &probe::ImageInfo,
+    planned: &Planned,
+    job: &Job,
+    animated: bool,
+) -> Result<Encoded, PipelineError> {
+    let started = Instant::now();
+    check(job.deadline)?;
+    let plan = &planned.plan;
     // The region, from displayed-original pixels to stored pixels to decoded pixels.
     let stored =
         info.orientation
@@ -273,18 +337,17 @@ pub fn process(src: &[u8], job: &Job) -> Result<Encoded, PipelineError> {
     .placed_at(stored.x * kx, stored.y * ky, decoded_w, decoded_h);
     if plan.smart {
         let (x, y) = saliency::attention_offset(
-            &decoded,
+            decoded,
             (region.width.round() as u32).max(1),
             (region.height.round() as u32).max(1),
         );
         region = region.placed_at(f64::from(x), f64::from(y), decoded_w, decoded_h);
     }
+    let (resized_w, resized_h) = planned.resized;
     let resized = resize::resize_region(decoded, Some(region), resized_w, resized_h)?;
     let mut image = orient::apply(resized, info.orientation);
-    check(job)?;
-    let format = job
-        .format
-        .resolve(info.format, animation::is_animated(info.format, src));
+    check(job.deadline)?;
+    let format = job.format.resolve(info.format, animated);
     if let Some(c) = plan.canvas {
         let background = job.background.or(if canvas::has_alpha(format) {
             None
@@ -304,15 +367,15 @@ pub fn process(src: &[u8], job: &Job) -> Result<Encoded, PipelineError> {
         width: image.width,
         height: image.height,
         timings: Timings {
-            decode: decoded_at - started,
-            resize: resized_at - decoded_at,
+            decode: std::time::Duration::ZERO,
+            resize: resized_at - started,
             encode: resized_at.elapsed(),
         },
     })
 }
 
-fn check(job: &Job) -> Result<(), PipelineError> {
-    match job.deadline {
+fn check(deadline: Option<Instant>) -> Result<(), PipelineError> {
+    match deadline {
         Some(deadline) if Instant::now() > deadline => Err(PipelineError::DeadlinePassed),
         _ => Ok(()),
     }
@@ -407,5 +470,47 @@ mod tests {
         assert_eq!(process(&gif, &job).unwrap().format, Format::WebP);
         job.format = OutputFormat::Fixed(Format::Png);
         assert_eq!(process(&gif, &job).unwrap().format, Format::Png);
+    }
+
+    #[test]
+    fn many_outputs_from_one_decode_match_each_made_alone() {
+        let src = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/samples/images/path.jpg"
+        ))
+        .unwrap();
+        let mut cover = Job::width(200);
+        cover.target.height = Some(200);
+        cover.target.fit = Fit::Cover;
+        let mut webp = Job::width(300);
+        webp.format = OutputFormat::Fixed(Format::WebP);
+        let mut too_big = Job::width(900);
+        too_big.max_output_pixels = 1000;
+        let jobs = [Job::width(900), webp, cover, too_big];
+        let many = process_many(&src, &jobs).unwrap();
+        assert!(matches!(
+            many[3],
+            Err(PipelineError::OutputTooLarge { .. })
+        ));
+        for (job, made) in jobs.iter().zip(&many).take(3) {
+            let made = made.as_ref().unwrap();
+            let alone = process(&src, job).unwrap();
+            assert_eq!(
+                (made.format, made.width, made.height),
+                (alone.format, alone.width, alone.height)
+            );
+            let a = image::load_from_memory(&made.bytes).unwrap().to_rgb8();
+            let b = image::load_from_memory(&alone.bytes).unwrap().to_rgb8();
+            let diff = a
+                .as_raw()
+                .iter()
+                .zip(b.as_raw())
+                .map(|(x, y)| f64::from(x.abs_diff(*y)))
+                .sum::<f64>()
+                / a.as_raw().len() as f64;
+            // Not byte-identical: the smaller outputs are resized from a larger DCT scale than they would
+            // be alone (which is closer to the full-precision picture), then go through a lossy encoder.
+            assert!(diff < 6.0, "{}: mean difference {diff}", made.width);
+        }
     }
 }

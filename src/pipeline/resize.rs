@@ -5,8 +5,8 @@
 //! does the last factor of two. RGBA is premultiplied once around both passes, so transparent pixels lend
 //! no colour to their neighbours.
 
-use fast_image_resize::images::Image;
-use fast_image_resize::{FilterType, MulDiv, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use fast_image_resize::images::{Image, ImageRef};
+use fast_image_resize::{FilterType, IntoImageView, MulDiv, PixelType, ResizeAlg, ResizeOptions, Resizer};
 
 use super::geometry::Region;
 use super::{Layout, PipelineError, Pixels};
@@ -15,9 +15,10 @@ use super::{Layout, PipelineError, Pixels};
 const PRESHRINK_FROM: u32 = 3;
 
 /// Resizes `region` of `src` (the whole image when `None`) to `width` x `height`. Cropping happens inside
-/// the resampler, so the discarded part of a `cover` crop is never resized.
+/// the resampler, so the discarded part of a `cover` crop is never resized. `src` is borrowed: one decoded
+/// original serves several outputs (see `pipeline::process_many`).
 pub fn resize_region(
-    src: Pixels,
+    src: &Pixels,
     region: Option<Region>,
     width: u32,
     height: u32,
@@ -27,7 +28,7 @@ pub fn resize_region(
         r.x > 0.0 || r.y > 0.0 || r.width < f64::from(src.width) || r.height < f64::from(src.height)
     });
     if region.is_none() && (src.width, src.height) == (width, height) {
-        return Ok(src);
+        return Ok(src.clone());
     }
     if let Some(r) = region
         && r.width.fract() == 0.0
@@ -37,23 +38,50 @@ pub fn resize_region(
         && r.y.fract() == 0.0
     {
         // A crop at scale 1 (an original smaller than the box): copy the rows, resample nothing.
-        return Ok(extract(&src, r.x as u32, r.y as u32, width, height));
+        return Ok(extract(src, r.x as u32, r.y as u32, width, height));
     }
-    let failed = |e: &dyn std::fmt::Display| PipelineError::Encode(format!("resize: {e}"));
     let layout = src.layout;
     let pixel_type = match layout {
         Layout::Gray => PixelType::U8,
         Layout::Rgb => PixelType::U8x3,
         Layout::Rgba => PixelType::U8x4,
     };
-    let mut current =
-        Image::from_vec_u8(src.width, src.height, src.data, pixel_type).map_err(|e| failed(&e))?;
-    let alpha = layout == Layout::Rgba;
-    if alpha {
+    let source =
+        ImageRef::new(src.width, src.height, &src.data, pixel_type).map_err(|e| failed(&e))?;
+    let target = if layout == Layout::Rgba {
+        // Premultiplied around both passes, so transparent pixels lend no colour to their neighbours.
+        let mut premultiplied = Image::new(src.width, src.height, pixel_type);
         MulDiv::new()
-            .multiply_alpha_inplace(&mut current)
+            .multiply_alpha(&source, &mut premultiplied)
             .map_err(|e| failed(&e))?;
-    }
+        let mut target = shrink(&premultiplied, region, width, height, pixel_type)?;
+        MulDiv::new()
+            .divide_alpha_inplace(&mut target)
+            .map_err(|e| failed(&e))?;
+        target
+    } else {
+        shrink(&source, region, width, height, pixel_type)?
+    };
+    Ok(Pixels {
+        width,
+        height,
+        layout,
+        data: target.into_vec(),
+    })
+}
+
+fn failed(e: &dyn std::fmt::Display) -> PipelineError {
+    PipelineError::Encode(format!("resize: {e}"))
+}
+
+/// The two passes: a box pre-shrink to twice the target when the ratio is large, then Lanczos3.
+fn shrink(
+    src: &impl IntoImageView,
+    region: Option<Region>,
+    width: u32,
+    height: u32,
+    pixel_type: PixelType,
+) -> Result<Image<'static>, PipelineError> {
     let mut resizer = Resizer::new();
     let pass = |alg, crop: Option<Region>| {
         let options = ResizeOptions::new().resize_alg(alg).use_alpha(false);
@@ -62,34 +90,26 @@ pub fn resize_region(
             None => options,
         }
     };
-    let (span_w, span_h) = region.map_or((current.width(), current.height()), |r| {
+    let (span_w, span_h) = region.map_or((src.width(), src.height()), |r| {
         (r.width as u32, r.height as u32)
     });
-    let mut crop = region;
+    let mut target = Image::new(width, height, pixel_type);
     if span_w / width >= PRESHRINK_FROM && span_h / height >= PRESHRINK_FROM {
         let mut halfway = Image::new(width * 2, height * 2, pixel_type);
-        let options = pass(ResizeAlg::Convolution(FilterType::Box), crop.take());
         resizer
-            .resize(&current, &mut halfway, &options)
+            .resize(src, &mut halfway, &pass(ResizeAlg::Convolution(FilterType::Box), region))
             .map_err(|e| failed(&e))?;
-        current = halfway;
-    }
-    let mut target = Image::new(width, height, pixel_type);
-    let options = pass(ResizeAlg::Convolution(FilterType::Lanczos3), crop);
-    resizer
-        .resize(&current, &mut target, &options)
-        .map_err(|e| failed(&e))?;
-    if alpha {
-        MulDiv::new()
-            .divide_alpha_inplace(&mut target)
+        let options = pass(ResizeAlg::Convolution(FilterType::Lanczos3), None);
+        resizer
+            .resize(&halfway, &mut target, &options)
+            .map_err(|e| failed(&e))?;
+    } else {
+        let options = pass(ResizeAlg::Convolution(FilterType::Lanczos3), region);
+        resizer
+            .resize(src, &mut target, &options)
             .map_err(|e| failed(&e))?;
     }
-    Ok(Pixels {
-        width,
-        height,
-        layout,
-        data: target.into_vec(),
-    })
+    Ok(target)
 }
 
 /// Copies a `width` x `height` window at (`x`, `y`) out of `src` (clamped to it).
@@ -119,7 +139,7 @@ mod tests {
 
     /// The whole image to `width` x `height`.
     fn resize(src: Pixels, width: u32, height: u32) -> Result<Pixels, PipelineError> {
-        resize_region(src, None, width, height)
+        resize_region(&src, None, width, height)
     }
 
     #[test]
@@ -143,13 +163,13 @@ mod tests {
             height: 32.0,
         };
         for size in [16, 4] {
-            let out = resize_region(src.clone(), Some(right), size, size).unwrap();
+            let out = resize_region(&src, Some(right), size, size).unwrap();
             assert_eq!((out.width, out.height), (size, size));
             assert!(out.data.iter().all(|&v| v > 224), "{size}: {:?}", out.data);
             let mean = out.data.iter().map(|&v| u32::from(v)).sum::<u32>() / (size * size);
             assert!(mean > 250, "{size}: mean {mean}");
         }
-        let same = resize_region(src.clone(), Some(right), 32, 32).unwrap();
+        let same = resize_region(&src, Some(right), 32, 32).unwrap();
         assert!(same.data.iter().all(|&v| v == 255));
     }
 
