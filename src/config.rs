@@ -31,6 +31,24 @@ pub struct Config {
     /// Named bundles of URL options: `[presets.thumb] w = 300, h = 300, fit = "cover"`, used as `/p/thumb/`.
     pub presets: BTreeMap<String, BTreeMap<String, PresetValue>>,
     pub signing: SigningConfig,
+    pub pregenerate: PregenerateConfig,
+    pub events: EventsConfig,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PregenerateConfig {
+    /// Variants made as soon as an original arrives (storage events, `sizer pregenerate`), written in the
+    /// URL-option vocabulary without the key: `["w/300", "w/600", "w/900"]`, `"p/thumb"`, `"w/400/f/webp"`.
+    /// Their variant keys are exactly those of HTTP requests with the same options.
+    pub variants: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventsConfig {
+    /// Bearer token `POST /events` requires. Empty: the endpoint is off (404).
+    pub webhook_token: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -176,6 +194,8 @@ impl Default for Config {
             pool: PoolConfig::default(),
             presets: [("thumb".to_string(), thumb)].into_iter().collect(),
             signing: SigningConfig::default(),
+            pregenerate: PregenerateConfig::default(),
+            events: EventsConfig::default(),
         }
     }
 }
@@ -411,6 +431,7 @@ impl Config {
             }
             _ => {}
         }
+        crate::pregenerate::Templates::from_config(&self).map_err(ConfigError::Invalid)?;
         http_header_value(&self.output.cache_control, "output.cache_control")?;
         http_header_value(
             &self.output.error_cache_control,

@@ -29,6 +29,7 @@ pub mod http;
 pub mod options;
 pub mod pipeline;
 pub mod pool;
+pub mod pregenerate;
 pub mod shutdown;
 pub mod spec;
 pub mod startup;

@@ -6,7 +6,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PoolError {
@@ -16,8 +16,10 @@ pub enum PoolError {
     Panicked(String),
 }
 
+/// Cheap to clone: clones share the threads and the admission count.
+#[derive(Clone)]
 pub struct CpuPool {
-    threads: rayon::ThreadPool,
+    threads: Arc<rayon::ThreadPool>,
     workers: usize,
     /// One permit per job running or waiting.
     admission: Arc<Semaphore>,
@@ -32,7 +34,7 @@ impl CpuPool {
             .build()
             .map_err(std::io::Error::other)?;
         Ok(CpuPool {
-            threads,
+            threads: Arc::new(threads),
             workers,
             admission: Arc::new(Semaphore::new(workers + queue)),
         })
@@ -48,6 +50,28 @@ impl CpuPool {
         let permit = Arc::clone(&self.admission)
             .try_acquire_owned()
             .map_err(|_| PoolError::Overloaded(self.workers))?;
+        self.spawn(permit, job).await
+    }
+
+    /// As [`CpuPool::run`], but waits for a free slot instead of refusing: for background work (events,
+    /// backfills) that has no client to answer 503 to and must not be dropped.
+    pub async fn run_waiting<T, F>(&self, job: F) -> Result<T, PoolError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let permit = Arc::clone(&self.admission)
+            .acquire_owned()
+            .await
+            .map_err(|_| PoolError::Overloaded(self.workers))?;
+        self.spawn(permit, job).await
+    }
+
+    async fn spawn<T, F>(&self, permit: OwnedSemaphorePermit, job: F) -> Result<T, PoolError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
         let (tx, rx) = oneshot::channel();
         self.threads.spawn(move || {
             let result = catch_unwind(AssertUnwindSafe(job));

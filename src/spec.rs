@@ -142,6 +142,62 @@ impl VariantSpec {
         if !signed && rules.only_presets && options.names() != [OptionName::Preset] {
             return Err(UrlError::OnlyPresets);
         }
+        VariantSpec::build(
+            options,
+            parse_key(&parsed.raw_key, rules)?,
+            signed,
+            request,
+            rules,
+        )
+    }
+
+    /// The variants a pre-generation template (`w/300`, `p/thumb`: URL options without a key, trusted
+    /// like a signed URL) makes of the original `key`. One spec, or one per format a client could
+    /// negotiate when the template asks for `f/auto` (or `output.auto_format` is on): the keys are exactly
+    /// the ones HTTP requests for the same options use.
+    pub fn from_template(
+        template: &Options,
+        key: &str,
+        rules: &SpecRules,
+    ) -> Result<Vec<VariantSpec>, UrlError> {
+        let key = check_key(key.to_string(), rules)?;
+        let now = RequestContext::default();
+        // Presets first, so one that asks for `f/auto` is seen as negotiable.
+        let mut template = rules.presets.expand(template.clone())?;
+        template.preset = None;
+        let negotiable = matches!(template.format, Some(FormatOption::Auto))
+            || (template.format.is_none() && rules.auto_format);
+        if !negotiable {
+            return Ok(vec![VariantSpec::build(
+                template,
+                key,
+                true,
+                &now,
+                rules,
+            )?]);
+        }
+        template.format = None;
+        let mut base = VariantSpec::build(template, key, true, &now, rules)?;
+        base.negotiated = true;
+        let mut specs = vec![base.clone()];
+        for &format in &rules.auto_formats {
+            specs.push(VariantSpec {
+                format: OutputFormat::Negotiated(format),
+                ..base.clone()
+            });
+        }
+        Ok(specs)
+    }
+
+    /// The spec of checked `options` for the original `key`: presets expanded, sizes checked (the
+    /// allow-list binds unsigned URLs only), defaults filled in, one spelling for each output.
+    fn build(
+        options: Options,
+        key: String,
+        signed: bool,
+        request: &RequestContext<'_>,
+        rules: &SpecRules,
+    ) -> Result<VariantSpec, UrlError> {
         let options = rules.presets.expand(options)?;
         let (width, height) = sizes(&options, signed, rules)?;
         let both = width.is_some() && height.is_some();
@@ -168,7 +224,7 @@ impl VariantSpec {
             _ => options.quality.unwrap_or(rules.quality),
         };
         Ok(VariantSpec {
-            source: parse_key(&parsed.raw_key, rules)?,
+            source: key,
             width,
             height,
             fit,
@@ -318,6 +374,15 @@ fn parse_key(raw: &str, rules: &SpecRules) -> Result<String, UrlError> {
         .decode_utf8()
         .map_err(|_| UrlError::BadKey("not valid UTF-8 once percent-decoded"))?
         .into_owned();
+    check_key(key, rules)
+}
+
+/// A decoded key that may name an original: bounded, plain segments, outside the copy prefix, inside the
+/// source prefixes.
+pub fn check_key(key: String, rules: &SpecRules) -> Result<String, UrlError> {
+    if key.is_empty() {
+        return Err(UrlError::MissingKey);
+    }
     if key.len() > MAX_KEY_BYTES {
         return Err(UrlError::BadKey("longer than 1024 bytes"));
     }

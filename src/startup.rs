@@ -9,7 +9,9 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::config::{Config, ConfigError, DEFAULT_ROOT, StoreKind};
+use crate::events::Events;
 use crate::http::{self, AppState};
+use crate::pregenerate::Pregenerator;
 use crate::pool::CpuPool;
 use crate::store::{FsStore, S3Store, Store, StoreError};
 use crate::telemetry::Metrics;
@@ -122,8 +124,24 @@ fn assemble_state(
     demo_root: Option<&Path>,
 ) -> Result<Arc<AppState>, StartupError> {
     let pool = CpuPool::new(config.pool_workers(), config.pool.queue)?;
-    let variants = Variants::new(&config, store, pool, Arc::new(Metrics::default()));
-    Ok(Arc::new(AppState::new(config, variants, demo_root)?))
+    let metrics = Arc::new(Metrics::default());
+    let variants = Variants::new(
+        &config,
+        Arc::clone(&store),
+        pool.clone(),
+        Arc::clone(&metrics),
+    );
+    let pregenerator = Pregenerator::new(&config, store, pool, Arc::clone(&metrics))
+        .map_err(ConfigError::Invalid)?;
+    let bucket = (config.store.kind == StoreKind::S3).then(|| config.store.bucket.clone());
+    let events = Events::new(
+        Arc::new(pregenerator),
+        variants.clone(),
+        metrics,
+        bucket,
+        2 * config.pool_workers(),
+    );
+    Ok(Arc::new(AppState::new(config, variants, events, demo_root)?))
 }
 
 /// Opens the store the configuration names.

@@ -53,11 +53,28 @@ pub struct Metrics {
     pub write_backs: AtomicU64,
     pub write_back_failures: AtomicU64,
     pub overloaded: AtomicU64,
+    /// Storage notifications received (records, after unwrapping SQS/SNS/EventBridge envelopes).
+    pub events: AtomicU64,
+    /// Events for sizer's own output (under the copy prefix, or marked): acknowledged, never processed.
+    pub events_loop_guard: AtomicU64,
+    /// Events for keys that are no original (outside the source prefixes), or not about objects.
+    pub events_ignored: AtomicU64,
+    /// Events whose work failed (reported for retry when retrying can help).
+    pub event_failures: AtomicU64,
+    pub pregenerated: AtomicU64,
+    /// Pre-generation found the variant already there and up to date.
+    pub pregenerated_fresh: AtomicU64,
+    pub pregenerate_failures: AtomicU64,
+    pub variants_removed: AtomicU64,
 }
 
 impl Metrics {
     pub fn add(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn add_n(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
     }
 
     pub fn get(counter: &AtomicU64) -> u64 {
@@ -96,6 +113,46 @@ impl Metrics {
                 "sizer_overloaded_total",
                 &self.overloaded,
                 "Requests refused with 503: CPU queue full.",
+            ),
+            (
+                "sizer_events_total",
+                &self.events,
+                "Storage notification records received.",
+            ),
+            (
+                "sizer_events_ignored_total{reason=\"loop_guard\"}",
+                &self.events_loop_guard,
+                "Events acknowledged without work: for sizer's own output (loop guard), or not for an original.",
+            ),
+            (
+                "sizer_events_ignored_total{reason=\"not_an_original\"}",
+                &self.events_ignored,
+                "",
+            ),
+            (
+                "sizer_event_failures_total",
+                &self.event_failures,
+                "Events whose work failed.",
+            ),
+            (
+                "sizer_pregenerated_total{result=\"written\"}",
+                &self.pregenerated,
+                "Pre-generated variants: written, already fresh, failed.",
+            ),
+            (
+                "sizer_pregenerated_total{result=\"fresh\"}",
+                &self.pregenerated_fresh,
+                "",
+            ),
+            (
+                "sizer_pregenerated_total{result=\"failed\"}",
+                &self.pregenerate_failures,
+                "",
+            ),
+            (
+                "sizer_variants_removed_total",
+                &self.variants_removed,
+                "Variants deleted with their original.",
             ),
         ];
         let mut out = String::new();

@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::pipeline::{self, Format, Job, PipelineError, Timings};
 use crate::pool::{CpuPool, PoolError};
 use crate::spec::VariantSpec;
-use crate::store::{ByteStream, Store, StoreError, StoredObject};
+use crate::store::{ByteStream, PutOptions, Store, StoreError, StoredObject};
 use crate::telemetry::Metrics;
 
 /// Which tier answered.
@@ -57,6 +57,8 @@ pub struct Variant {
     pub bytes: Bytes,
     /// How long making it took, when this process made it.
     pub timing: Option<Timing>,
+    /// The ETag of the original it was made from, when this process made it.
+    pub source_etag: Option<String>,
 }
 
 /// Where a computed variant's time went: reading the original, then the pipeline's stages.
@@ -87,6 +89,7 @@ impl Variant {
             head,
             bytes,
             timing: None,
+            source_etag: None,
         }
     }
 
@@ -132,6 +135,9 @@ impl Served {
 pub enum VariantError {
     #[error("original '{0}' not found")]
     OriginalNotFound(String),
+    /// The key names an object sizer wrote (it carries the output mark): never an original.
+    #[error("'{0}' is a variant written by sizer, not an original")]
+    OriginalIsVariant(String),
     #[error("original is {size} bytes, above the limit of {limit}")]
     SourceTooLarge { size: u64, limit: u64 },
     #[error(transparent)]
@@ -150,6 +156,8 @@ enum Resolved {
     LargeInCopy,
 }
 
+/// Cheap to clone: clones share the caches and the store.
+#[derive(Clone)]
 pub struct Variants {
     inner: Arc<Inner>,
 }
@@ -183,6 +191,7 @@ impl Variants {
                 .weigher(|key: &String, v: &Arc<Variant>| {
                     u32::try_from(key.len() + v.bytes.len()).unwrap_or(u32::MAX)
                 })
+                .support_invalidation_closures()
                 .build()
         });
         let inner = Inner {
@@ -232,6 +241,15 @@ impl Variants {
                 Metrics::add(&inner.metrics.served_copy);
                 Ok(served)
             }
+        }
+    }
+
+    /// Drops every variant of `source` from the memory cache: its original changed or went away.
+    pub fn forget_original(&self, source: &str) {
+        if let Some(memory) = &self.inner.memory {
+            let prefix = format!("{}{source}/", self.inner.copy_prefix);
+            // Only fails when the cache was built without invalidation closures, which `new` enables.
+            let _ = memory.invalidate_entries_if(move |key, _| key.starts_with(&prefix));
         }
     }
 
@@ -304,12 +322,16 @@ impl Inner {
             Err(e) => return Err(e.into()),
         };
         Metrics::add(&self.metrics.original_fetches);
+        if original.marked {
+            return Err(VariantError::OriginalIsVariant(spec.source.clone()));
+        }
         if original.size > self.max_source_bytes {
             return Err(VariantError::SourceTooLarge {
                 size: original.size,
                 limit: self.max_source_bytes,
             });
         }
+        let source_etag = original.etag.clone();
         let bytes = original.read_all().await?;
         let fetch = fetch_started.elapsed();
         let job = Job {
@@ -342,6 +364,7 @@ impl Inner {
             fetch,
             stages: encoded.timings,
         });
+        variant.source_etag = source_etag;
         Ok(variant)
     }
 
@@ -359,9 +382,12 @@ impl Inner {
         let store = Arc::clone(&self.store);
         let metrics = Arc::clone(&self.metrics);
         self.write_backs.spawn(async move {
-            let content_type = variant.head.format.content_type();
-            match store.put(&key, variant.bytes.clone(), content_type).await {
-                Ok(()) => Metrics::add(&metrics.write_backs),
+            let options = PutOptions::variant(
+                variant.head.format.content_type(),
+                variant.source_etag.as_deref(),
+            );
+            match store.put(&key, variant.bytes.clone(), options).await {
+                Ok(_) => Metrics::add(&metrics.write_backs),
                 Err(e) => {
                     Metrics::add(&metrics.write_back_failures);
                     tracing::warn!(key, error = %e, "variant write-back failed");
@@ -379,6 +405,7 @@ async fn stream_stored(object: StoredObject) -> Result<Served, VariantError> {
         last_modified,
         etag,
         mut body,
+        ..
     } = object;
     let mut prefix: Vec<Bytes> = Vec::new();
     let mut seen = Vec::new();
@@ -446,12 +473,15 @@ mod tests {
     #[tokio::test]
     async fn a_damaged_stored_variant_is_recomputed_and_replaced() {
         let store = Arc::new(MemoryStore::default());
-        store.put("a.png", png(40, 20), "image/png").await.unwrap();
+        store
+            .put("a.png", png(40, 20), PutOptions::plain("image/png"))
+            .await
+            .unwrap();
         store
             .put(
                 "copy/a.png/w10_q80",
                 Bytes::from_static(b"\0\0 not an image"),
-                "image/png",
+                PutOptions::plain("image/png"),
             )
             .await
             .unwrap();
@@ -475,7 +505,7 @@ mod tests {
         let store = Arc::new(MemoryStore::default());
         let big = png(300, 300);
         store
-            .put("copy/a.png/w300_q80", big.clone(), "image/png")
+            .put("copy/a.png/w300_q80", big.clone(), PutOptions::plain("image/png"))
             .await
             .unwrap();
         let mut config = Config::default();
@@ -511,7 +541,7 @@ mod tests {
             .put(
                 "a.png",
                 Bytes::from_static(b"\x89PNG\r\n\x1a\n truncated"),
-                "image/png",
+                PutOptions::plain("image/png"),
             )
             .await
             .unwrap();

@@ -7,6 +7,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::events::EventError;
 use crate::options::UrlError;
 use crate::pipeline::PipelineError;
 use crate::pool::PoolError;
@@ -26,6 +27,16 @@ pub enum AppError {
     /// Readiness: the store does not answer.
     #[error("not ready: {0}")]
     NotReady(StoreError),
+    #[error("missing bearer token: send Authorization: Bearer <events.webhook_token>")]
+    TokenMissing,
+    #[error("wrong bearer token")]
+    TokenWrong,
+    #[error("event body is above {0} bytes")]
+    EventTooLarge(usize),
+    #[error("event body is not JSON: {0}")]
+    EventNotJson(String),
+    #[error(transparent)]
+    Event(#[from] EventError),
 }
 
 /// Seconds a client should wait after a 503.
@@ -43,8 +54,18 @@ impl AppError {
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             AppError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::TokenMissing => StatusCode::UNAUTHORIZED,
+            AppError::TokenWrong => StatusCode::FORBIDDEN,
+            AppError::EventTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::EventNotJson(_) | AppError::Event(EventError::Unrecognised(_)) => {
+                StatusCode::BAD_REQUEST
+            }
+            // The work can succeed when sent again; the sender (MinIO, a queue) retries on 5xx.
+            AppError::Event(EventError::Retry { .. }) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Variant(e) => match e {
-                VariantError::OriginalNotFound(_) => StatusCode::NOT_FOUND,
+                VariantError::OriginalNotFound(_) | VariantError::OriginalIsVariant(_) => {
+                    StatusCode::NOT_FOUND
+                }
                 VariantError::SourceTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                 VariantError::Store(StoreError::NotFound | StoreError::Failed(_)) => {
                     StatusCode::BAD_GATEWAY
@@ -74,6 +95,9 @@ impl AppError {
                 "the image store failed or could not be reached".into()
             }
             AppError::NotReady(_) => "the image store is not reachable".into(),
+            AppError::Event(EventError::Retry { failed, events, .. }) => {
+                format!("{failed} of {events} events failed; send the notification again")
+            }
             AppError::Variant(VariantError::Pool(PoolError::Panicked(_))) => {
                 "internal error".into()
             }
@@ -92,7 +116,8 @@ impl IntoResponse for AppError {
         let headers = response.headers_mut();
         match self {
             AppError::Variant(VariantError::Pool(PoolError::Overloaded(_)))
-            | AppError::NotReady(_) => {
+            | AppError::NotReady(_)
+            | AppError::Event(EventError::Retry { .. }) => {
                 headers.insert(
                     header::RETRY_AFTER,
                     HeaderValue::from_static(RETRY_AFTER_SECS),
@@ -100,6 +125,9 @@ impl IntoResponse for AppError {
             }
             AppError::MethodNotAllowed => {
                 headers.insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            }
+            AppError::TokenMissing => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             _ => {}
         }

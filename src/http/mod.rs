@@ -3,6 +3,7 @@
 
 pub mod demo;
 pub mod error;
+pub mod events;
 pub mod headers;
 pub mod variant;
 
@@ -38,6 +39,7 @@ impl AppState {
     pub fn new(
         config: Config,
         variants: Variants,
+        events: crate::events::Events,
         demo_root: Option<&std::path::Path>,
     ) -> Result<AppState, crate::config::ConfigError> {
         let error_cache_control = HeaderValue::from_str(&config.output.error_cache_control)
@@ -55,7 +57,7 @@ impl AppState {
             rules,
             config,
             variants,
-            events: crate::events::Events::default(),
+            events,
             demo,
             error_cache_control,
         })
@@ -68,6 +70,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/events", axum::routing::post(events::receive))
         .fallback(variant::serve)
         .layer(axum::middleware::map_response_with_state(
             Arc::clone(&state),

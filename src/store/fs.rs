@@ -1,6 +1,10 @@
 //! A store on a local directory. Keys map to paths below the root; writes go to a temporary file in the
-//! same directory and are renamed into place, so a reader never sees a partial variant.
+//! same directory and are renamed (or, for a write only-if-absent, hard-linked) into place, so a reader
+//! never sees a partial variant. A directory has no object metadata: variants are not marked as sizer's
+//! output here, and the copy prefix alone keeps them from being read as originals. Hidden files (names
+//! starting with `.`, such as the temporary files of writes in progress) are not listed.
 
+use std::collections::VecDeque;
 use std::path::{Component, Path, PathBuf};
 
 use async_trait::async_trait;
@@ -9,7 +13,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio_util::io::ReaderStream;
 
-use super::{Store, StoreError, StoredObject};
+use super::{Listing, ObjectInfo, PutOptions, Store, StoreError, StoredObject, Written};
 
 #[derive(Debug, Clone)]
 pub struct FsStore {
@@ -52,6 +56,14 @@ impl FsStore {
     }
 }
 
+/// Size and modification time stand in for an ETag: they change whenever the file is replaced.
+fn etag_of(meta: &std::fs::Metadata) -> Option<String> {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| format!("{:x}-{:x}", meta.len(), d.as_nanos()))
+}
+
 fn io_error(key: &str, e: std::io::Error) -> StoreError {
     match e.kind() {
         // A path segment that is a file (`a.jpg/x`) is as absent as a missing one.
@@ -75,19 +87,39 @@ impl Store for FsStore {
         let body = ReaderStream::with_capacity(file, 64 * 1024)
             .map_err(move |e| io_error(&key, e))
             .boxed();
-        let last_modified = meta.modified().ok();
-        let etag = last_modified
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| format!("{:x}-{:x}", meta.len(), d.as_nanos()));
         Ok(StoredObject {
             size: meta.len(),
-            last_modified,
-            etag,
+            last_modified: meta.modified().ok(),
+            etag: etag_of(&meta),
+            marked: false,
             body,
         })
     }
 
-    async fn put(&self, key: &str, body: Bytes, _content_type: &str) -> Result<(), StoreError> {
+    async fn head(&self, key: &str) -> Result<ObjectInfo, StoreError> {
+        let path = self.path_of(key)?;
+        let meta = tokio::fs::metadata(&path)
+            .await
+            .map_err(|e| io_error(key, e))?;
+        if !meta.is_file() {
+            return Err(StoreError::NotFound);
+        }
+        Ok(ObjectInfo {
+            key: key.to_string(),
+            size: meta.len(),
+            last_modified: meta.modified().ok(),
+            etag: etag_of(&meta),
+            marked: false,
+            source_etag: None,
+        })
+    }
+
+    async fn put(
+        &self,
+        key: &str,
+        body: Bytes,
+        options: PutOptions<'_>,
+    ) -> Result<Written, StoreError> {
         let path = self.path_of(key)?;
         let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
             return Err(StoreError::Failed(format!("key {key:?} has no file name")));
@@ -107,11 +139,59 @@ impl Store for FsStore {
             let mut file = tokio::fs::File::create(&tmp).await?;
             file.write_all(&body).await?;
             file.sync_data().await?;
-            tokio::fs::rename(&tmp, &path).await
+            if !options.only_if_absent {
+                tokio::fs::rename(&tmp, &path).await?;
+                return Ok(Written::Written);
+            }
+            // A hard link never replaces an existing name: the directory's own if-none-match.
+            let linked = match tokio::fs::hard_link(&tmp, &path).await {
+                Ok(()) => Ok(Written::Written),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(Written::AlreadyThere),
+                Err(e) => Err(e),
+            };
+            tokio::fs::remove_file(&tmp).await?;
+            linked
         };
-        if let Err(e) = write.await {
-            let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(io_error(key, e));
+        match write.await {
+            Ok(written) => Ok(written),
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                Err(io_error(key, e))
+            }
+        }
+    }
+
+    fn list(&self, prefix: &str) -> Listing {
+        // Start in the deepest directory the prefix names; keep what starts with the prefix.
+        let start = prefix.rfind('/').map_or("", |i| &prefix[..=i]);
+        let walk = Walk {
+            root: self.root.clone(),
+            prefix: prefix.to_string(),
+            pending: vec![(start.to_string(), None)],
+        };
+        futures_util::stream::unfold(walk, |mut walk| async move {
+            let next = walk.next().await?;
+            Some((next, walk))
+        })
+        .boxed()
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let path = self.path_of(key)?;
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => {}
+            Err(e) => match io_error(key, e) {
+                StoreError::NotFound => return Ok(()),
+                other => return Err(other),
+            },
+        }
+        // Empty directories left behind go too (a purged original's variant directory), up to the root.
+        let mut dir = path.parent();
+        while let Some(d) = dir.filter(|d| *d != self.root && d.starts_with(&self.root)) {
+            if tokio::fs::remove_dir(d).await.is_err() {
+                break;
+            }
+            dir = d.parent();
         }
         Ok(())
     }
@@ -132,6 +212,101 @@ impl Store for FsStore {
     }
 }
 
+/// A depth-first walk in key order: each directory is read (and sorted) when the walk reaches it.
+struct Walk {
+    root: PathBuf,
+    prefix: String,
+    /// Directories being walked: the key prefix of each (`""`, `images/`) and its entries still to visit
+    /// (`None`: not read yet).
+    pending: Vec<(String, Option<VecDeque<Entry>>)>,
+}
+
+struct Entry {
+    name: String,
+    is_dir: bool,
+}
+
+impl Walk {
+    async fn next(&mut self) -> Option<Result<ObjectInfo, StoreError>> {
+        loop {
+            let (dir_key, entries) = self.pending.last_mut()?;
+            let entries = match entries {
+                Some(entries) => entries,
+                None => match read_sorted(self.root.join(dir_key.as_str())).await {
+                    Ok(read) => entries.insert(read),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        self.pending.pop();
+                        continue;
+                    }
+                    Err(e) => {
+                        let failed = io_error(dir_key, e);
+                        self.pending.pop();
+                        return Some(Err(failed));
+                    }
+                },
+            };
+            let Some(entry) = entries.pop_front() else {
+                self.pending.pop();
+                continue;
+            };
+            let key = format!("{dir_key}{}", entry.name);
+            if entry.is_dir {
+                let dir = format!("{key}/");
+                if dir.starts_with(&self.prefix) || self.prefix.starts_with(&dir) {
+                    self.pending.push((dir, None));
+                }
+                continue;
+            }
+            if !key.starts_with(&self.prefix) {
+                continue;
+            }
+            match tokio::fs::metadata(self.root.join(&key)).await {
+                Ok(meta) if meta.is_file() => {
+                    return Some(Ok(ObjectInfo {
+                        size: meta.len(),
+                        last_modified: meta.modified().ok(),
+                        etag: etag_of(&meta),
+                        marked: false,
+                        source_etag: None,
+                        key,
+                    }));
+                }
+                // Gone since the directory was read, or not a file: not an object.
+                _ => continue,
+            }
+        }
+    }
+}
+
+/// A directory's visible entries with UTF-8 names, in the order their keys sort: a directory sorts as
+/// its name followed by `/`. Symbolic links to directories are not followed.
+async fn read_sorted(dir: PathBuf) -> std::io::Result<VecDeque<Entry>> {
+    tokio::task::spawn_blocking(move || {
+        let mut entries = Vec::new();
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            if name.starts_with('.') {
+                continue;
+            }
+            let is_dir = entry.file_type()?.is_dir();
+            entries.push(Entry { name, is_dir });
+        }
+        entries.sort_by_cached_key(|e| {
+            let mut k = e.name.clone();
+            if e.is_dir {
+                k.push('/');
+            }
+            k
+        });
+        Ok(entries.into())
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,7 +319,7 @@ mod tests {
             .put(
                 "copy/a.jpg/w600_q80",
                 Bytes::from_static(b"hello"),
-                "image/jpeg",
+                PutOptions::plain("image/jpeg"),
             )
             .await
             .unwrap();
@@ -184,7 +359,13 @@ mod tests {
                 matches!(store.get(key).await, Err(StoreError::Failed(_))),
                 "{key:?}"
             );
-            assert!(store.put(key, Bytes::new(), "x").await.is_err(), "{key:?}");
+            assert!(
+                store
+                    .put(key, Bytes::new(), PutOptions::plain("x"))
+                    .await
+                    .is_err(),
+                "{key:?}"
+            );
         }
     }
 }

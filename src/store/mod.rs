@@ -36,7 +36,70 @@ pub struct StoredObject {
     pub size: u64,
     pub last_modified: Option<SystemTime>,
     pub etag: Option<String>,
+    /// Carries sizer's output mark (see [`OUTPUT_MARK`]): never to be read as an original.
+    pub marked: bool,
     pub body: ByteStream,
+}
+
+/// What is known of an object without its body: from a listing or a HEAD.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+    pub last_modified: Option<SystemTime>,
+    pub etag: Option<String>,
+    /// Carries sizer's output mark. Listings do not return metadata: `false` there.
+    pub marked: bool,
+    /// For a variant: the ETag of the original it was made from (metadata: HEAD only, S3 only).
+    pub source_etag: Option<String>,
+}
+
+/// Objects under a prefix, one at a time: pages are fetched as the stream is read, so a listing of
+/// millions of keys is never held in memory. Keys come in lexicographic order.
+pub type Listing = BoxStream<'static, Result<ObjectInfo, StoreError>>;
+
+/// User metadata marking an object as written by sizer (S3: `x-amz-meta-sizer-variant`). Events for a
+/// marked object are never processed, whatever its key: the second half of the loop guard.
+pub const OUTPUT_MARK: &str = "sizer-variant";
+/// User metadata recording the ETag of the original a variant was made from.
+pub const SOURCE_ETAG: &str = "sizer-source-etag";
+
+/// How an object is written.
+#[derive(Debug, Clone, Copy)]
+pub struct PutOptions<'a> {
+    pub content_type: &'a str,
+    /// Marks the object as sizer's output; the ETag of its original, when known.
+    pub variant_of: Option<Option<&'a str>>,
+    /// Write only if no object has the key yet (S3 `If-None-Match: *`).
+    pub only_if_absent: bool,
+}
+
+impl<'a> PutOptions<'a> {
+    /// A plain write that replaces whatever is there.
+    pub fn plain(content_type: &'a str) -> PutOptions<'a> {
+        PutOptions {
+            content_type,
+            variant_of: None,
+            only_if_absent: false,
+        }
+    }
+
+    /// A variant of the original whose ETag is `source_etag`, marked as sizer's output.
+    pub fn variant(content_type: &'a str, source_etag: Option<&'a str>) -> PutOptions<'a> {
+        PutOptions {
+            content_type,
+            variant_of: Some(source_etag),
+            only_if_absent: false,
+        }
+    }
+}
+
+/// How a write ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Written,
+    /// `only_if_absent` and the key was taken: nothing was written.
+    AlreadyThere,
 }
 
 impl std::fmt::Debug for StoredObject {
@@ -81,8 +144,22 @@ pub trait Store: Send + Sync + 'static {
     /// Opens an object for reading; [`StoreError::NotFound`] when there is none.
     async fn get(&self, key: &str) -> Result<StoredObject, StoreError>;
 
+    /// What is known of an object without reading it; [`StoreError::NotFound`] when there is none.
+    async fn head(&self, key: &str) -> Result<ObjectInfo, StoreError>;
+
     /// Writes an object whole. Readers see either the previous state or all of `body`, never a part.
-    async fn put(&self, key: &str, body: Bytes, content_type: &str) -> Result<(), StoreError>;
+    async fn put(
+        &self,
+        key: &str,
+        body: Bytes,
+        options: PutOptions<'_>,
+    ) -> Result<Written, StoreError>;
+
+    /// Every object whose key starts with `prefix`, in key order.
+    fn list(&self, prefix: &str) -> Listing;
+
+    /// Removes an object; removing one that is not there succeeds.
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
 
     /// Whether the store answers now (readiness): the directory is there, the bucket answers.
     async fn check(&self) -> Result<(), StoreError>;
@@ -98,9 +175,22 @@ pub(crate) mod memory {
     use std::collections::HashMap;
     use std::sync::Mutex;
 
+    fn info(key: &str, bytes: &Bytes) -> ObjectInfo {
+        ObjectInfo {
+            key: key.to_string(),
+            size: bytes.len() as u64,
+            last_modified: None,
+            etag: Some(format!("{:x}", xxhash_rust::xxh3::xxh3_64(bytes))),
+            marked: false,
+            source_etag: None,
+        }
+    }
+
     #[derive(Default)]
     pub struct MemoryStore {
         pub objects: Mutex<HashMap<String, Bytes>>,
+        /// Keys written with sizer's output mark, with the ETag of the original they record.
+        pub marked: Mutex<HashMap<String, Option<String>>>,
     }
 
     #[async_trait]
@@ -113,19 +203,66 @@ pub(crate) mod memory {
                 .get(key)
                 .cloned()
                 .ok_or(StoreError::NotFound)?;
+            let info = self.head(key).await?;
             Ok(StoredObject {
-                size: bytes.len() as u64,
+                size: info.size,
                 last_modified: None,
-                etag: None,
+                etag: info.etag,
+                marked: info.marked,
                 body: futures_util::stream::iter([Ok(bytes)]).boxed(),
             })
         }
 
-        async fn put(&self, key: &str, body: Bytes, _content_type: &str) -> Result<(), StoreError> {
-            self.objects
+        async fn head(&self, key: &str) -> Result<ObjectInfo, StoreError> {
+            let objects = self.objects.lock().expect("lock");
+            let bytes = objects.get(key).ok_or(StoreError::NotFound)?;
+            let mut info = info(key, bytes);
+            if let Some(source_etag) = self.marked.lock().expect("lock").get(key) {
+                info.marked = true;
+                info.source_etag = source_etag.clone();
+            }
+            Ok(info)
+        }
+
+        async fn put(
+            &self,
+            key: &str,
+            body: Bytes,
+            options: PutOptions<'_>,
+        ) -> Result<Written, StoreError> {
+            let mut objects = self.objects.lock().expect("lock");
+            if options.only_if_absent && objects.contains_key(key) {
+                return Ok(Written::AlreadyThere);
+            }
+            objects.insert(key.to_string(), body);
+            let mut marked = self.marked.lock().expect("lock");
+            match options.variant_of {
+                Some(source_etag) => {
+                    marked.insert(key.to_string(), source_etag.map(str::to_string));
+                }
+                None => {
+                    marked.remove(key);
+                }
+            }
+            Ok(Written::Written)
+        }
+
+        fn list(&self, prefix: &str) -> Listing {
+            let mut found: Vec<ObjectInfo> = self
+                .objects
                 .lock()
                 .expect("lock")
-                .insert(key.to_string(), body);
+                .iter()
+                .filter(|(k, _)| k.starts_with(prefix))
+                .map(|(k, v)| info(k, v))
+                .collect();
+            found.sort_by(|a, b| a.key.cmp(&b.key));
+            futures_util::stream::iter(found.into_iter().map(Ok)).boxed()
+        }
+
+        async fn delete(&self, key: &str) -> Result<(), StoreError> {
+            self.objects.lock().expect("lock").remove(key);
+            self.marked.lock().expect("lock").remove(key);
             Ok(())
         }
 
@@ -150,6 +287,7 @@ mod tests {
             size,
             last_modified: None,
             etag: None,
+            marked: false,
             body: futures_util::stream::iter(chunks).boxed(),
         }
     }

@@ -1,6 +1,9 @@
 //! A store on an S3 bucket through aws-sdk-s3: AWS itself, or any S3-compatible server (MinIO, Garage, R2)
 //! through an endpoint override, with path-style addressing whenever such an endpoint is set.
 
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -10,13 +13,19 @@ use aws_sdk_s3::primitives::ByteStream as SdkByteStream;
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-use super::{Store, StoreError, StoredObject};
+use super::{
+    Listing, OUTPUT_MARK, ObjectInfo, PutOptions, SOURCE_ETAG, Store, StoreError, StoredObject,
+    Written,
+};
 use crate::config::StoreConfig;
 
 #[derive(Debug, Clone)]
 pub struct S3Store {
     client: Client,
     bucket: String,
+    /// Set once the server has answered a conditional PUT with 501 (some S3-compatible servers do not
+    /// implement `If-None-Match`): from then on, a HEAD decides instead.
+    no_conditional_puts: Arc<AtomicBool>,
 }
 
 impl S3Store {
@@ -38,6 +47,7 @@ impl S3Store {
         S3Store {
             client: Client::from_conf(s3_config),
             bucket: config.bucket.clone(),
+            no_conditional_puts: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -57,6 +67,23 @@ fn failed<E: std::error::Error + 'static, R: std::fmt::Debug>(
     StoreError::Failed(format!("{key}: {}", DisplayErrorContext(&e)))
 }
 
+/// The HTTP status of a service's reply, when the error is one.
+fn status_of<E>(e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Option<u16> {
+    e.raw_response().map(|r| r.status().as_u16())
+}
+
+fn is_marked(metadata: Option<&std::collections::HashMap<String, String>>) -> bool {
+    metadata.is_some_and(|m| m.contains_key(OUTPUT_MARK))
+}
+
+fn time(t: Option<&aws_sdk_s3::primitives::DateTime>) -> Option<SystemTime> {
+    t.and_then(|t| SystemTime::try_from(*t).ok())
+}
+
+fn etag(t: Option<&str>) -> Option<String> {
+    t.map(|t| t.trim_matches('"').to_string())
+}
+
 #[async_trait]
 impl Store for S3Store {
     async fn get(&self, key: &str) -> Result<StoredObject, StoreError> {
@@ -72,19 +99,16 @@ impl Store for S3Store {
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
                 return Err(StoreError::NotFound);
             }
-            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
-                return Err(StoreError::NotFound);
-            }
+            Err(e) if status_of(&e) == Some(404) => return Err(StoreError::NotFound),
             Err(e) => return Err(failed(key, e)),
         };
         let size = out
             .content_length()
             .and_then(|n| u64::try_from(n).ok())
             .ok_or_else(|| StoreError::Failed(format!("{key}: no Content-Length")))?;
-        let last_modified = out
-            .last_modified()
-            .and_then(|t| SystemTime::try_from(*t).ok());
-        let etag = out.e_tag().map(|t| t.trim_matches('"').to_string());
+        let last_modified = time(out.last_modified());
+        let etag = etag(out.e_tag());
+        let marked = is_marked(out.metadata());
         let key = key.to_string();
         let body = futures_util::stream::unfold(out.body, move |mut body: SdkByteStream| {
             let key = key.clone();
@@ -101,21 +125,148 @@ impl Store for S3Store {
             size,
             last_modified,
             etag,
+            marked,
             body,
         })
     }
 
-    async fn put(&self, key: &str, body: Bytes, content_type: &str) -> Result<(), StoreError> {
-        self.client
+    async fn head(&self, key: &str) -> Result<ObjectInfo, StoreError> {
+        let out = match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if status_of(&e) == Some(404) => return Err(StoreError::NotFound),
+            Err(e) => return Err(failed(key, e)),
+        };
+        Ok(ObjectInfo {
+            key: key.to_string(),
+            size: out
+                .content_length()
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or(0),
+            last_modified: time(out.last_modified()),
+            etag: etag(out.e_tag()),
+            marked: is_marked(out.metadata()),
+            source_etag: out
+                .metadata()
+                .and_then(|m| m.get(SOURCE_ETAG))
+                .cloned(),
+        })
+    }
+
+    async fn put(
+        &self,
+        key: &str,
+        body: Bytes,
+        options: PutOptions<'_>,
+    ) -> Result<Written, StoreError> {
+        let conditional = options.only_if_absent && !self.no_conditional_puts.load(Ordering::Relaxed);
+        if options.only_if_absent && !conditional {
+            match self.head(key).await {
+                Ok(_) => return Ok(Written::AlreadyThere),
+                Err(StoreError::NotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let mut request = self
+            .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
-            .content_type(content_type)
-            .body(SdkByteStream::from(body))
+            .content_type(options.content_type)
+            .body(SdkByteStream::from(body.clone()));
+        if let Some(source_etag) = options.variant_of {
+            request = request.metadata(OUTPUT_MARK, "1");
+            if let Some(source_etag) = source_etag.filter(|t| t.is_ascii()) {
+                request = request.metadata(SOURCE_ETAG, source_etag);
+            }
+        }
+        if conditional {
+            request = request.if_none_match("*");
+        }
+        match request.send().await {
+            Ok(_) => Ok(Written::Written),
+            // Taken (412), or a concurrent conditional write in progress (409): someone else wrote it.
+            Err(e) if conditional && matches!(status_of(&e), Some(412 | 409)) => {
+                Ok(Written::AlreadyThere)
+            }
+            Err(e) if conditional && status_of(&e) == Some(501) => {
+                tracing::info!(
+                    bucket = self.bucket,
+                    "the S3 server does not implement conditional PUTs; checking with HEAD instead"
+                );
+                self.no_conditional_puts.store(true, Ordering::Relaxed);
+                Box::pin(self.put(key, body, options)).await
+            }
+            Err(e) => Err(failed(key, e)),
+        }
+    }
+
+    fn list(&self, prefix: &str) -> Listing {
+        let pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        let prefix = prefix.to_string();
+        futures_util::stream::unfold(
+            (pages, VecDeque::new(), false),
+            move |(mut pages, mut ready, mut done)| {
+                let prefix = prefix.clone();
+                async move {
+                    loop {
+                        if let Some(info) = ready.pop_front() {
+                            return Some((Ok(info), (pages, ready, done)));
+                        }
+                        if done {
+                            return None;
+                        }
+                        match pages.next().await {
+                            None => done = true,
+                            Some(Err(e)) => {
+                                done = true;
+                                return Some((Err(failed(&prefix, e)), (pages, ready, done)));
+                            }
+                            Some(Ok(page)) => {
+                                ready.extend(page.contents().iter().filter_map(|o| {
+                                    Some(ObjectInfo {
+                                        key: o.key()?.to_string(),
+                                        size: o.size().and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+                                        last_modified: time(o.last_modified()),
+                                        etag: etag(o.e_tag()),
+                                        marked: false,
+                                        source_etag: None,
+                                    })
+                                }));
+                            }
+                        }
+                    }
+                }
+            },
+        )
+        .boxed()
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        match self
+            .client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
             .send()
             .await
-            .map_err(|e| failed(key, e))?;
-        Ok(())
+        {
+            Ok(_) => Ok(()),
+            Err(e) if status_of(&e) == Some(404) => Ok(()),
+            Err(e) => Err(failed(key, e)),
+        }
     }
 
     async fn check(&self) -> Result<(), StoreError> {

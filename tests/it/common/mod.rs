@@ -14,7 +14,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use sizer::Application;
 use sizer::config::{Config, StoreConfig, StoreKind};
-use sizer::store::{FsStore, S3Store, Store, StoreError, StoredObject};
+use sizer::store::{
+    FsStore, Listing, ObjectInfo, PutOptions, S3Store, Store, StoreError, StoredObject, Written,
+};
 use tokio::sync::{Semaphore, oneshot};
 
 /// Which real store a test runs against.
@@ -95,7 +97,7 @@ impl TestStore {
         let key = self.key(name);
         self.probe
             .inner
-            .put(&key, bytes, "application/octet-stream")
+            .put(&key, bytes, PutOptions::plain("application/octet-stream"))
             .await
             .expect("upload original");
         key
@@ -190,7 +192,16 @@ impl Store for Probe {
         self.inner.get(key).await
     }
 
-    async fn put(&self, key: &str, body: Bytes, content_type: &str) -> Result<(), StoreError> {
+    async fn head(&self, key: &str) -> Result<ObjectInfo, StoreError> {
+        self.inner.head(key).await
+    }
+
+    async fn put(
+        &self,
+        key: &str,
+        body: Bytes,
+        options: PutOptions<'_>,
+    ) -> Result<Written, StoreError> {
         *self
             .puts
             .lock()
@@ -204,7 +215,15 @@ impl Store for Probe {
         if self.fail_puts.load(Ordering::SeqCst) {
             return Err(StoreError::Failed("injected put failure".into()));
         }
-        self.inner.put(key, body, content_type).await
+        self.inner.put(key, body, options).await
+    }
+
+    fn list(&self, prefix: &str) -> Listing {
+        self.inner.list(prefix)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.inner.delete(key).await
     }
 
     async fn check(&self) -> Result<(), StoreError> {

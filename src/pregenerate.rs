@@ -1,0 +1,419 @@
+//! Pre-generation: the configured variants of one original, made as soon as it arrives (storage events)
+//! or when a bucket is backfilled (`sizer pregenerate`), and removed with it.
+//!
+//! One HEAD of the original and of each variant decides what is missing or stale; then ONE read and ONE
+//! decode of the original (at the scale the largest variant needs) make every missing variant
+//! ([`crate::pipeline::process_many`]), each written under the copy prefix with sizer's output mark.
+//!
+//! The loop guard, whatever the configuration: a key under the copy prefix is never processed, and an
+//! object carrying the output mark is never read as an original. Configuration that would put outputs
+//! under a source prefix is refused at start-up (`config`).
+//!
+//! Delivery is at least once and unordered, so nothing here trusts an event's claim about the present:
+//! - a duplicate finds its variants fresh and does nothing (writes are `If-None-Match: *` where the
+//!   store implements it, so two racing duplicates cannot both write);
+//! - an original replaced since its variants were made is detected by the ETag recorded on each variant
+//!   (S3) or by modification times (directory store), and its variants are remade;
+//! - "created" for an original that is gone removes its variants, and "removed" for one that exists
+//!   again keeps them: the store's present state wins over the order events arrive in.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+
+use crate::config::Config;
+use crate::options::{Options, UrlError, grammar};
+use crate::pipeline::{self, Job, PipelineError};
+use crate::pool::{CpuPool, PoolError};
+use crate::spec::{SpecRules, VariantSpec};
+use crate::store::{ObjectInfo, PutOptions, Store, StoreError, Written};
+use crate::telemetry::Metrics;
+
+/// The configured variant templates, parsed and checked.
+#[derive(Debug, Clone)]
+pub struct Templates {
+    templates: Vec<(String, Options)>,
+}
+
+impl Templates {
+    /// Parses `pregenerate.variants`; the error names the template and what is wrong with it.
+    pub fn from_config(config: &Config) -> Result<Templates, String> {
+        let rules = SpecRules::from_config(config)?;
+        let mut templates = Vec::new();
+        for text in &config.pregenerate.variants {
+            let invalid = |why: String| format!("pregenerate.variants: {text:?}: {why}");
+            let trimmed = text.trim_matches('/');
+            let path = format!("/{trimmed}/-/x");
+            let not_options =
+                || invalid("expected URL options without a key, e.g. \"w/300\" or \"p/thumb\"".into());
+            let parsed = match grammar::parse(&path) {
+                Ok(parsed) if !trimmed.is_empty() && parsed.raw_key == "x" => parsed,
+                Ok(_) | Err(UrlError::NoRoute) => return Err(not_options()),
+                Err(e) => return Err(invalid(e.to_string())),
+            };
+            if parsed.signature.is_some() || parsed.options.expires.is_some() {
+                return Err(invalid(
+                    "signatures and exp/ belong to URLs, not to pre-generation".into(),
+                ));
+            }
+            // Checked against the rules now (sizes, presets, limits), with a key every rule accepts.
+            let probe_key = format!(
+                "{}x.jpg",
+                rules.source_prefixes.first().map_or("", String::as_str)
+            );
+            VariantSpec::from_template(&parsed.options, &probe_key, &rules)
+                .map_err(|e| invalid(e.to_string()))?;
+            templates.push((text.clone(), parsed.options));
+        }
+        Ok(Templates { templates })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.templates.is_empty()
+    }
+
+    /// Every variant the templates make of `key`, each once.
+    pub fn specs_for(&self, key: &str, rules: &SpecRules) -> Result<Vec<VariantSpec>, UrlError> {
+        let mut by_key = BTreeMap::new();
+        for (_, options) in &self.templates {
+            for spec in VariantSpec::from_template(options, key, rules)? {
+                by_key
+                    .entry(spec.variant_key(&rules.copy_prefix))
+                    .or_insert(spec);
+            }
+        }
+        Ok(by_key.into_values().collect())
+    }
+}
+
+/// Why an event for a key was acknowledged without work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ignored {
+    /// The key is under the copy prefix: our own output (the loop guard).
+    UnderCopyPrefix,
+    /// The object carries sizer's output mark (the loop guard's second half).
+    Marked,
+    /// The key is outside the source prefixes, or no key an original may have.
+    NotAnOriginal,
+    /// "Removed", but the original exists again: its variants stay.
+    StillThere,
+    /// A later event for the same key in the same notification was worked on instead.
+    Superseded,
+}
+
+impl Ignored {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ignored::UnderCopyPrefix => "under_copy_prefix",
+            Ignored::Marked => "marked_output",
+            Ignored::NotAnOriginal => "not_an_original",
+            Ignored::StillThere => "still_there",
+            Ignored::Superseded => "superseded",
+        }
+    }
+}
+
+/// What handling one original ended in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Variants were made: `written` new or remade, `fresh` already up to date.
+    Generated {
+        written: usize,
+        fresh: usize,
+        bytes: u64,
+    },
+    /// Every variant was already there and up to date: nothing was read or decoded.
+    UpToDate { fresh: usize },
+    /// The original is gone: its variants (`removed` of them) were deleted.
+    Removed { removed: usize },
+    Ignored(Ignored),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PregenerateError {
+    /// The store failed: worth retrying.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The CPU pool failed: worth retrying.
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+    /// The work did not fit before its deadline: worth retrying (with more time).
+    #[error("the deadline passed before every variant was written")]
+    Deadline,
+    /// The original cannot be made into variants (unreadable, too large): retrying cannot help.
+    #[error("{key}: {reason}")]
+    Original { key: String, reason: String },
+}
+
+impl PregenerateError {
+    /// Whether delivering the event again could succeed.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, PregenerateError::Original { .. })
+    }
+}
+
+/// Makes and removes the configured variants of originals.
+pub struct Pregenerator {
+    store: Arc<dyn Store>,
+    pool: CpuPool,
+    metrics: Arc<Metrics>,
+    rules: SpecRules,
+    templates: Templates,
+    max_source_bytes: u64,
+    max_source_pixels: u64,
+    max_output_pixels: u64,
+    allow_upscale: bool,
+    /// The loop guard logs its first refusal at `warn`, the rest at `debug` (all are counted).
+    guard_logged: AtomicBool,
+}
+
+impl Pregenerator {
+    pub fn new(
+        config: &Config,
+        store: Arc<dyn Store>,
+        pool: CpuPool,
+        metrics: Arc<Metrics>,
+    ) -> Result<Pregenerator, String> {
+        Ok(Pregenerator {
+            store,
+            pool,
+            metrics,
+            rules: SpecRules::from_config(config)?,
+            templates: Templates::from_config(config)?,
+            max_source_bytes: config.limits.max_source_bytes,
+            max_source_pixels: config.limits.max_source_pixels,
+            max_output_pixels: config.limits.max_output_pixels,
+            allow_upscale: config.widths.allow_upscale,
+            guard_logged: AtomicBool::new(false),
+        })
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The prefix every variant of `key` is stored under.
+    pub fn variant_prefix(&self, key: &str) -> String {
+        format!("{}{key}/", self.rules.copy_prefix)
+    }
+
+    /// Why `key` is no original to work on, if it is not one: the loop guard first.
+    pub fn screen(&self, key: &str) -> Option<Ignored> {
+        let copy = self.rules.copy_prefix.as_str();
+        if key.starts_with(copy) || key == copy.trim_end_matches('/') {
+            Metrics::add(&self.metrics.events_loop_guard);
+            if !self.guard_logged.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    key,
+                    copy_prefix = copy,
+                    "event for sizer's own output ignored (loop guard); further ones are counted in \
+                     sizer_events_ignored_total{{reason=\"loop_guard\"}}"
+                );
+            } else {
+                tracing::debug!(key, "event under the copy prefix ignored (loop guard)");
+            }
+            return Some(Ignored::UnderCopyPrefix);
+        }
+        if crate::spec::check_key(key.to_string(), &self.rules).is_err() {
+            return Some(Ignored::NotAnOriginal);
+        }
+        None
+    }
+
+    /// `key` was created or replaced: make whatever of its variants is missing or stale.
+    pub async fn created(
+        &self,
+        key: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Outcome, PregenerateError> {
+        if let Some(ignored) = self.screen(key) {
+            return Ok(Outcome::Ignored(ignored));
+        }
+        let original = match self.store.head(key).await {
+            Ok(info) => info,
+            // Gone again before we got here: the store's present state wins (see the module doc).
+            Err(StoreError::NotFound) => return self.remove_variants(key).await,
+            Err(e) => return Err(e.into()),
+        };
+        if original.marked {
+            Metrics::add(&self.metrics.events_loop_guard);
+            tracing::warn!(
+                key,
+                "object carries sizer's output mark; not read as an original (loop guard)"
+            );
+            return Ok(Outcome::Ignored(Ignored::Marked));
+        }
+        let specs = self
+            .templates
+            .specs_for(key, &self.rules)
+            .map_err(|e| PregenerateError::Original {
+                key: key.to_string(),
+                reason: e.to_string(),
+            })?;
+        let (mut todo, mut fresh) = (Vec::new(), 0);
+        for spec in specs {
+            let variant_key = spec.variant_key(&self.rules.copy_prefix);
+            let replace = match self.store.head(&variant_key).await {
+                Ok(existing) if is_fresh(&existing, &original) => {
+                    fresh += 1;
+                    continue;
+                }
+                Ok(_) => true,
+                Err(StoreError::NotFound) => false,
+                Err(e) => return Err(e.into()),
+            };
+            todo.push((spec, variant_key, replace));
+        }
+        Metrics::add_n(&self.metrics.pregenerated_fresh, fresh as u64);
+        if todo.is_empty() {
+            return Ok(Outcome::UpToDate { fresh });
+        }
+        self.generate(key, &original, todo, fresh, deadline).await
+    }
+
+    async fn generate(
+        &self,
+        key: &str,
+        original: &ObjectInfo,
+        todo: Vec<(VariantSpec, String, bool)>,
+        fresh: usize,
+        deadline: Option<Instant>,
+    ) -> Result<Outcome, PregenerateError> {
+        let refuse = |reason: String| PregenerateError::Original {
+            key: key.to_string(),
+            reason,
+        };
+        if original.size > self.max_source_bytes {
+            return Err(refuse(format!(
+                "{} bytes, above limits.max_source_bytes = {}",
+                original.size, self.max_source_bytes
+            )));
+        }
+        let object = match self.store.get(key).await {
+            Ok(object) => object,
+            Err(StoreError::NotFound) => return self.remove_variants(key).await,
+            Err(e) => return Err(e.into()),
+        };
+        if object.marked {
+            return Ok(Outcome::Ignored(Ignored::Marked));
+        }
+        let source_etag = object.etag.clone();
+        let bytes = object.read_all().await?;
+        Metrics::add(&self.metrics.original_fetches);
+        let jobs: Vec<Job> = todo
+            .iter()
+            .map(|(spec, _, _)| Job {
+                target: spec.target(self.allow_upscale),
+                background: spec.background,
+                quality: spec.quality,
+                png: spec.png,
+                format: spec.format,
+                max_pixels: self.max_source_pixels,
+                max_output_pixels: self.max_output_pixels,
+                deadline,
+            })
+            .collect();
+        let made = self
+            .pool
+            .run_waiting(move || pipeline::process_many(&bytes, &jobs))
+            .await?
+            .map_err(|e| match e {
+                PipelineError::DeadlinePassed => PregenerateError::Deadline,
+                other => refuse(other.to_string()),
+            })?;
+        let (mut written, mut bytes_written, mut written_keys) = (0, 0u64, Vec::new());
+        let mut failure = None;
+        for ((_, variant_key, replace), result) in todo.into_iter().zip(made) {
+            let encoded = match result {
+                Ok(encoded) => encoded,
+                Err(PipelineError::DeadlinePassed) => {
+                    failure.get_or_insert(PregenerateError::Deadline);
+                    continue;
+                }
+                // One variant that cannot be made (its size above the output cap) spoils only itself.
+                Err(e) => {
+                    Metrics::add(&self.metrics.pregenerate_failures);
+                    tracing::warn!(key = variant_key, error = %e, "variant not pre-generated");
+                    failure.get_or_insert(refuse(format!("{variant_key}: {e}")));
+                    continue;
+                }
+            };
+            let mut options =
+                PutOptions::variant(encoded.format.content_type(), source_etag.as_deref());
+            options.only_if_absent = !replace;
+            let len = encoded.bytes.len() as u64;
+            match self
+                .store
+                .put(&variant_key, Bytes::from(encoded.bytes), options)
+                .await?
+            {
+                Written::Written => {
+                    written += 1;
+                    bytes_written += len;
+                    written_keys.push(variant_key);
+                }
+                // A duplicate event (or an HTTP request) wrote it first: same bytes.
+                Written::AlreadyThere => {}
+            }
+        }
+        Metrics::add_n(&self.metrics.pregenerated, written as u64);
+        // Deleted while we worked: what we wrote must not outlive it.
+        if let Err(StoreError::NotFound) = self.store.head(key).await {
+            for variant_key in &written_keys {
+                self.store.delete(variant_key).await?;
+            }
+            return self.remove_variants(key).await;
+        }
+        if let Some(failure) = failure {
+            return Err(failure);
+        }
+        Ok(Outcome::Generated {
+            written,
+            fresh,
+            bytes: bytes_written,
+        })
+    }
+
+    /// `key` was removed: delete its variants, unless it exists again.
+    pub async fn removed(&self, key: &str) -> Result<Outcome, PregenerateError> {
+        if let Some(ignored) = self.screen(key) {
+            return Ok(Outcome::Ignored(ignored));
+        }
+        match self.store.head(key).await {
+            Ok(_) => Ok(Outcome::Ignored(Ignored::StillThere)),
+            Err(StoreError::NotFound) => self.remove_variants(key).await,
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Deletes every variant of `key` (they share one prefix), whatever made them.
+    pub async fn remove_variants(&self, key: &str) -> Result<Outcome, PregenerateError> {
+        let mut listing = self.store.list(&self.variant_prefix(key));
+        let mut removed = 0;
+        while let Some(object) = listing.next().await {
+            self.store.delete(&object?.key).await?;
+            removed += 1;
+        }
+        Metrics::add_n(&self.metrics.variants_removed, removed as u64);
+        Ok(Outcome::Removed { removed })
+    }
+}
+
+/// Whether a stored variant was made from the original as it is now: by the ETag recorded on it when
+/// the store keeps metadata, else by being newer than the original.
+fn is_fresh(variant: &ObjectInfo, original: &ObjectInfo) -> bool {
+    match (&variant.source_etag, &original.etag) {
+        (Some(made_from), Some(now)) => made_from == now,
+        _ => match (variant.last_modified, original.last_modified) {
+            (Some(variant), Some(original)) => variant >= original,
+            _ => false,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests;
