@@ -48,8 +48,9 @@ impl Templates {
             let invalid = |why: String| format!("pregenerate.variants: {text:?}: {why}");
             let trimmed = text.trim_matches('/');
             let path = format!("/{trimmed}/-/x");
-            let not_options =
-                || invalid("expected URL options without a key, e.g. \"w/300\" or \"p/thumb\"".into());
+            let not_options = || {
+                invalid("expected URL options without a key, e.g. \"w/300\" or \"p/thumb\"".into())
+            };
             let parsed = match grammar::parse(&path) {
                 Ok(parsed) if !trimmed.is_empty() && parsed.raw_key == "x" => parsed,
                 Ok(_) | Err(UrlError::NoRoute) => return Err(not_options()),
@@ -127,9 +128,13 @@ pub enum Outcome {
         bytes: u64,
     },
     /// Every variant was already there and up to date: nothing was read or decoded.
-    UpToDate { fresh: usize },
+    UpToDate {
+        fresh: usize,
+    },
     /// The original is gone: its variants (`removed` of them) were deleted.
-    Removed { removed: usize },
+    Removed {
+        removed: usize,
+    },
     Ignored(Ignored),
 }
 
@@ -247,13 +252,13 @@ impl Pregenerator {
             );
             return Ok(Outcome::Ignored(Ignored::Marked));
         }
-        let specs = self
-            .templates
-            .specs_for(key, &self.rules)
-            .map_err(|e| PregenerateError::Original {
-                key: key.to_string(),
-                reason: e.to_string(),
-            })?;
+        let specs =
+            self.templates
+                .specs_for(key, &self.rules)
+                .map_err(|e| PregenerateError::Original {
+                    key: key.to_string(),
+                    reason: e.to_string(),
+                })?;
         let (mut todo, mut fresh) = (Vec::new(), 0);
         for spec in specs {
             let variant_key = spec.variant_key(&self.rules.copy_prefix);

@@ -168,13 +168,7 @@ impl VariantSpec {
         let negotiable = matches!(template.format, Some(FormatOption::Auto))
             || (template.format.is_none() && rules.auto_format);
         if !negotiable {
-            return Ok(vec![VariantSpec::build(
-                template,
-                key,
-                true,
-                &now,
-                rules,
-            )?]);
+            return Ok(vec![VariantSpec::build(template, key, true, &now, rules)?]);
         }
         template.format = None;
         let mut base = VariantSpec::build(template, key, true, &now, rules)?;

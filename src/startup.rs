@@ -11,8 +11,8 @@ use tokio::net::TcpListener;
 use crate::config::{Config, ConfigError, DEFAULT_ROOT, StoreKind};
 use crate::events::Events;
 use crate::http::{self, AppState};
-use crate::pregenerate::Pregenerator;
 use crate::pool::CpuPool;
+use crate::pregenerate::Pregenerator;
 use crate::store::{FsStore, S3Store, Store, StoreError};
 use crate::telemetry::Metrics;
 use crate::variants::Variants;
@@ -141,7 +141,9 @@ fn assemble_state(
         bucket,
         2 * config.pool_workers(),
     );
-    Ok(Arc::new(AppState::new(config, variants, events, demo_root)?))
+    Ok(Arc::new(AppState::new(
+        config, variants, events, demo_root,
+    )?))
 }
 
 /// Opens the store the configuration names.

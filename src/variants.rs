@@ -505,7 +505,11 @@ mod tests {
         let store = Arc::new(MemoryStore::default());
         let big = png(300, 300);
         store
-            .put("copy/a.png/w300_q80", big.clone(), PutOptions::plain("image/png"))
+            .put(
+                "copy/a.png/w300_q80",
+                big.clone(),
+                PutOptions::plain("image/png"),
+            )
             .await
             .unwrap();
         let mut config = Config::default();

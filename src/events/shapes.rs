@@ -134,7 +134,10 @@ fn s3_record(record: &Value) -> Result<ObjectEvent, String> {
     Ok(ObjectEvent {
         change: change_of_record(name),
         name: name.to_string(),
-        bucket: s3["bucket"]["name"].as_str().unwrap_or_default().to_string(),
+        bucket: s3["bucket"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
         key: form_decode(raw_key)?,
         sequencer: s3["object"]["sequencer"].as_str().map(str::to_string),
     })

@@ -225,7 +225,10 @@ pub fn process(src: &[u8], job: &Job) -> Result<Encoded, PipelineError> {
 /// needs; each output is then resized from that, finished and encoded in turn. An error that concerns the
 /// original (unreadable, too many pixels) is the outer `Err`; one that concerns a single output (its size,
 /// its encoder, the deadline) is that output's. Outputs come back in the order of `jobs`.
-pub fn process_many(src: &[u8], jobs: &[Job]) -> Result<Vec<Result<Encoded, PipelineError>>, PipelineError> {
+pub fn process_many(
+    src: &[u8],
+    jobs: &[Job],
+) -> Result<Vec<Result<Encoded, PipelineError>>, PipelineError> {
     let started = Instant::now();
     let info = probe::probe(src)?;
     let pixels = u64::from(info.width) * u64::from(info.height);
@@ -488,10 +491,7 @@ mod tests {
         too_big.max_output_pixels = 1000;
         let jobs = [Job::width(900), webp, cover, too_big];
         let many = process_many(&src, &jobs).unwrap();
-        assert!(matches!(
-            many[3],
-            Err(PipelineError::OutputTooLarge { .. })
-        ));
+        assert!(matches!(many[3], Err(PipelineError::OutputTooLarge { .. })));
         for (job, made) in jobs.iter().zip(&many).take(3) {
             let made = made.as_ref().unwrap();
             let alone = process(&src, job).unwrap();

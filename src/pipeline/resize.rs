@@ -6,7 +6,9 @@
 //! no colour to their neighbours.
 
 use fast_image_resize::images::{Image, ImageRef};
-use fast_image_resize::{FilterType, IntoImageView, MulDiv, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use fast_image_resize::{
+    FilterType, IntoImageView, MulDiv, PixelType, ResizeAlg, ResizeOptions, Resizer,
+};
 
 use super::geometry::Region;
 use super::{Layout, PipelineError, Pixels};
@@ -97,7 +99,11 @@ fn shrink(
     if span_w / width >= PRESHRINK_FROM && span_h / height >= PRESHRINK_FROM {
         let mut halfway = Image::new(width * 2, height * 2, pixel_type);
         resizer
-            .resize(src, &mut halfway, &pass(ResizeAlg::Convolution(FilterType::Box), region))
+            .resize(
+                src,
+                &mut halfway,
+                &pass(ResizeAlg::Convolution(FilterType::Box), region),
+            )
             .map_err(|e| failed(&e))?;
         let options = pass(ResizeAlg::Convolution(FilterType::Lanczos3), None);
         resizer

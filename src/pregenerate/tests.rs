@@ -55,7 +55,14 @@ async fn every_variant_is_made_marked_and_a_duplicate_event_does_nothing() {
     let pre = pregenerator(&store, &config(&SEED));
     let outcome = pre.created("images/a.jpg", None).await.unwrap();
     assert!(
-        matches!(outcome, Outcome::Generated { written: 3, fresh: 0, .. }),
+        matches!(
+            outcome,
+            Outcome::Generated {
+                written: 3,
+                fresh: 0,
+                ..
+            }
+        ),
         "{outcome:?}"
     );
     assert_eq!(
@@ -169,7 +176,12 @@ async fn removal_deletes_every_variant_unless_the_original_is_back() {
 #[tokio::test]
 async fn an_unreadable_original_is_refused_for_good_and_writes_nothing() {
     let store = Arc::new(MemoryStore::default());
-    upload(&store, "images/bad.jpg", Bytes::from_static(b"\xFF\xD8\xFF garbage")).await;
+    upload(
+        &store,
+        "images/bad.jpg",
+        Bytes::from_static(b"\xFF\xD8\xFF garbage"),
+    )
+    .await;
     let pre = pregenerator(&store, &config(&SEED));
     let e = pre.created("images/bad.jpg", None).await.unwrap_err();
     assert!(!e.is_retryable(), "{e}");
@@ -228,7 +240,10 @@ fn templates_use_the_url_vocabulary_and_give_the_http_keys() {
     // The same options over HTTP name the same keys.
     for (path, key) in [
         ("/w/300/images/a.jpg", "copy/images/a.jpg/w300_q80"),
-        ("/p/thumb/images/a.jpg", "copy/images/a.jpg/w300_h300_cover_q80"),
+        (
+            "/p/thumb/images/a.jpg",
+            "copy/images/a.jpg/w300_h300_cover_q80",
+        ),
     ] {
         let spec = VariantSpec::parse(path, &rules).unwrap();
         assert_eq!(spec.variant_key("copy/"), key);

@@ -146,7 +146,9 @@ impl Store for FsStore {
             // A hard link never replaces an existing name: the directory's own if-none-match.
             let linked = match tokio::fs::hard_link(&tmp, &path).await {
                 Ok(()) => Ok(Written::Written),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(Written::AlreadyThere),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    Ok(Written::AlreadyThere)
+                }
                 Err(e) => Err(e),
             };
             tokio::fs::remove_file(&tmp).await?;

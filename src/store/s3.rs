@@ -24,7 +24,7 @@ pub struct S3Store {
     client: Client,
     bucket: String,
     /// Set once the server has answered a conditional PUT with 501 (some S3-compatible servers do not
-    /// implement `If-None-Match`): from then on, a HEAD decides instead.
+    /// implement `If-None-Match`): from then on, the HEAD before it decides alone.
     no_conditional_puts: Arc<AtomicBool>,
 }
 
@@ -152,10 +152,7 @@ impl Store for S3Store {
             last_modified: time(out.last_modified()),
             etag: etag(out.e_tag()),
             marked: is_marked(out.metadata()),
-            source_etag: out
-                .metadata()
-                .and_then(|m| m.get(SOURCE_ETAG))
-                .cloned(),
+            source_etag: out.metadata().and_then(|m| m.get(SOURCE_ETAG)).cloned(),
         })
     }
 
@@ -165,8 +162,11 @@ impl Store for S3Store {
         body: Bytes,
         options: PutOptions<'_>,
     ) -> Result<Written, StoreError> {
-        let conditional = options.only_if_absent && !self.no_conditional_puts.load(Ordering::Relaxed);
-        if options.only_if_absent && !conditional {
+        let conditional =
+            options.only_if_absent && !self.no_conditional_puts.load(Ordering::Relaxed);
+        // HEAD first: some servers (Garage) accept `If-None-Match: *` and ignore it. What is left is a
+        // race between two writers of one variant, and those write the same bytes.
+        if options.only_if_absent {
             match self.head(key).await {
                 Ok(_) => return Ok(Written::AlreadyThere),
                 Err(StoreError::NotFound) => {}
@@ -238,7 +238,10 @@ impl Store for S3Store {
                                 ready.extend(page.contents().iter().filter_map(|o| {
                                     Some(ObjectInfo {
                                         key: o.key()?.to_string(),
-                                        size: o.size().and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+                                        size: o
+                                            .size()
+                                            .and_then(|n| u64::try_from(n).ok())
+                                            .unwrap_or(0),
                                         last_modified: time(o.last_modified()),
                                         etag: etag(o.e_tag()),
                                         marked: false,

@@ -139,6 +139,8 @@ pub struct Probe {
     gets: Mutex<HashMap<String, usize>>,
     puts: Mutex<HashMap<String, usize>>,
     pub fail_puts: AtomicBool,
+    /// Every call on a key containing this fails, as a store outage for just those keys would.
+    pub fail_keys_containing: Mutex<Option<String>>,
     pub get_delay_ms: AtomicU64,
     /// When set, every put waits for a permit first.
     put_gate: Mutex<Option<Arc<Semaphore>>>,
@@ -151,6 +153,7 @@ impl Probe {
             gets: Mutex::default(),
             puts: Mutex::default(),
             fail_puts: AtomicBool::new(false),
+            fail_keys_containing: Mutex::new(None),
             get_delay_ms: AtomicU64::new(0),
             put_gate: Mutex::new(None),
         }
@@ -162,6 +165,15 @@ impl Probe {
 
     pub fn puts(&self, key: &str) -> usize {
         self.puts.lock().unwrap().get(key).copied().unwrap_or(0)
+    }
+
+    fn injected_failure(&self, key: &str) -> Result<(), StoreError> {
+        match &*self.fail_keys_containing.lock().unwrap() {
+            Some(part) if key.contains(part.as_str()) => {
+                Err(StoreError::Failed(format!("injected failure for {key}")))
+            }
+            _ => Ok(()),
+        }
     }
 
     pub fn total_puts(&self) -> usize {
@@ -189,10 +201,12 @@ impl Store for Probe {
         if delay > 0 {
             tokio::time::sleep(Duration::from_millis(delay)).await;
         }
+        self.injected_failure(key)?;
         self.inner.get(key).await
     }
 
     async fn head(&self, key: &str) -> Result<ObjectInfo, StoreError> {
+        self.injected_failure(key)?;
         self.inner.head(key).await
     }
 
@@ -215,6 +229,7 @@ impl Store for Probe {
         if self.fail_puts.load(Ordering::SeqCst) {
             return Err(StoreError::Failed("injected put failure".into()));
         }
+        self.injected_failure(key)?;
         self.inner.put(key, body, options).await
     }
 
