@@ -21,6 +21,10 @@ enum Command {
     Resize(cli::resize::ResizeArgs),
     /// Print a path signed with the first of `signing.keys`.
     Sign(cli::sign::SignArgs),
+    /// Make the configured variants (`[pregenerate] variants`) of every original in the store.
+    Pregenerate(cli::pregenerate::PregenerateArgs),
+    /// Delete every variant of one original.
+    Purge(cli::purge::PurgeArgs),
 }
 
 fn main() -> ExitCode {
@@ -30,6 +34,8 @@ fn main() -> ExitCode {
         Some(Command::Serve(args)) => cli::serve::run(args),
         Some(Command::Resize(args)) => cli::resize::run(args),
         Some(Command::Sign(args)) => cli::sign::run(args),
+        Some(Command::Pregenerate(args)) => cli::pregenerate::run(args),
+        Some(Command::Purge(args)) => cli::purge::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

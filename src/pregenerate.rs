@@ -33,6 +33,8 @@ use crate::spec::{SpecRules, VariantSpec};
 use crate::store::{ObjectInfo, PutOptions, Store, StoreError, Written};
 use crate::telemetry::Metrics;
 
+pub mod backfill;
+
 /// The configured variant templates, parsed and checked.
 #[derive(Debug, Clone)]
 pub struct Templates {
@@ -152,13 +154,46 @@ pub enum PregenerateError {
     /// The original cannot be made into variants (unreadable, too large): retrying cannot help.
     #[error("{key}: {reason}")]
     Original { key: String, reason: String },
+    /// The object is no image of a format sizer reads (a text file beside the photos).
+    #[error("{0}: not an image sizer reads (JPEG, PNG, WebP, GIF)")]
+    NotAnImage(String),
 }
 
 impl PregenerateError {
     /// Whether delivering the event again could succeed.
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, PregenerateError::Original { .. })
+        !matches!(
+            self,
+            PregenerateError::Original { .. } | PregenerateError::NotAnImage(_)
+        )
     }
+}
+
+/// What an original needs, from HEADs alone.
+#[derive(Debug)]
+pub enum Assessment {
+    Ignored(Ignored),
+    /// No such object (any more).
+    Gone,
+    Work(Work),
+}
+
+/// The variants of one original still to make.
+#[derive(Debug)]
+pub struct Work {
+    pub original: ObjectInfo,
+    pub todo: Vec<Pending>,
+    /// Variants already there and up to date.
+    pub fresh: usize,
+}
+
+/// One variant to make.
+#[derive(Debug)]
+pub struct Pending {
+    pub spec: VariantSpec,
+    pub key: String,
+    /// A stale variant is there (replace it); otherwise write only if still absent.
+    pub replace: bool,
 }
 
 /// Makes and removes the configured variants of originals.
@@ -206,10 +241,16 @@ impl Pregenerator {
         format!("{}{key}/", self.rules.copy_prefix)
     }
 
+    /// Whether `key` is under the copy prefix: sizer's own output.
+    pub fn is_output(&self, key: &str) -> bool {
+        let copy = self.rules.copy_prefix.as_str();
+        key.starts_with(copy) || key == copy.trim_end_matches('/')
+    }
+
     /// Why `key` is no original to work on, if it is not one: the loop guard first.
     pub fn screen(&self, key: &str) -> Option<Ignored> {
-        let copy = self.rules.copy_prefix.as_str();
-        if key.starts_with(copy) || key == copy.trim_end_matches('/') {
+        if self.is_output(key) {
+            let copy = self.rules.copy_prefix.as_str();
             Metrics::add(&self.metrics.events_loop_guard);
             if !self.guard_logged.swap(true, Ordering::Relaxed) {
                 tracing::warn!(
@@ -235,13 +276,25 @@ impl Pregenerator {
         key: &str,
         deadline: Option<Instant>,
     ) -> Result<Outcome, PregenerateError> {
+        match self.assess(key).await? {
+            Assessment::Ignored(ignored) => Ok(Outcome::Ignored(ignored)),
+            // Gone again before we got here: the store's present state wins (see the module doc).
+            Assessment::Gone => self.remove_variants(key).await,
+            Assessment::Work(work) if work.todo.is_empty() => {
+                Ok(Outcome::UpToDate { fresh: work.fresh })
+            }
+            Assessment::Work(work) => self.generate(key, work, deadline).await,
+        }
+    }
+
+    /// What `created` would do for `key`, read from HEADs only (the original and each variant).
+    pub async fn assess(&self, key: &str) -> Result<Assessment, PregenerateError> {
         if let Some(ignored) = self.screen(key) {
-            return Ok(Outcome::Ignored(ignored));
+            return Ok(Assessment::Ignored(ignored));
         }
         let original = match self.store.head(key).await {
             Ok(info) => info,
-            // Gone again before we got here: the store's present state wins (see the module doc).
-            Err(StoreError::NotFound) => return self.remove_variants(key).await,
+            Err(StoreError::NotFound) => return Ok(Assessment::Gone),
             Err(e) => return Err(e.into()),
         };
         if original.marked {
@@ -250,7 +303,7 @@ impl Pregenerator {
                 key,
                 "object carries sizer's output mark; not read as an original (loop guard)"
             );
-            return Ok(Outcome::Ignored(Ignored::Marked));
+            return Ok(Assessment::Ignored(Ignored::Marked));
         }
         let specs =
             self.templates
@@ -271,23 +324,31 @@ impl Pregenerator {
                 Err(StoreError::NotFound) => false,
                 Err(e) => return Err(e.into()),
             };
-            todo.push((spec, variant_key, replace));
+            todo.push(Pending {
+                spec,
+                key: variant_key,
+                replace,
+            });
         }
         Metrics::add_n(&self.metrics.pregenerated_fresh, fresh as u64);
-        if todo.is_empty() {
-            return Ok(Outcome::UpToDate { fresh });
-        }
-        self.generate(key, &original, todo, fresh, deadline).await
+        Ok(Assessment::Work(Work {
+            original,
+            todo,
+            fresh,
+        }))
     }
 
     async fn generate(
         &self,
         key: &str,
-        original: &ObjectInfo,
-        todo: Vec<(VariantSpec, String, bool)>,
-        fresh: usize,
+        work: Work,
         deadline: Option<Instant>,
     ) -> Result<Outcome, PregenerateError> {
+        let Work {
+            original,
+            todo,
+            fresh,
+        } = work;
         let refuse = |reason: String| PregenerateError::Original {
             key: key.to_string(),
             reason,
@@ -311,7 +372,7 @@ impl Pregenerator {
         Metrics::add(&self.metrics.original_fetches);
         let jobs: Vec<Job> = todo
             .iter()
-            .map(|(spec, _, _)| Job {
+            .map(|Pending { spec, .. }| Job {
                 target: spec.target(self.allow_upscale),
                 background: spec.background,
                 quality: spec.quality,
@@ -328,11 +389,20 @@ impl Pregenerator {
             .await?
             .map_err(|e| match e {
                 PipelineError::DeadlinePassed => PregenerateError::Deadline,
+                PipelineError::Unsupported => PregenerateError::NotAnImage(key.to_string()),
                 other => refuse(other.to_string()),
             })?;
         let (mut written, mut bytes_written, mut written_keys) = (0, 0u64, Vec::new());
         let mut failure = None;
-        for ((_, variant_key, replace), result) in todo.into_iter().zip(made) {
+        for (
+            Pending {
+                key: variant_key,
+                replace,
+                ..
+            },
+            result,
+        ) in todo.into_iter().zip(made)
+        {
             let encoded = match result {
                 Ok(encoded) => encoded,
                 Err(PipelineError::DeadlinePassed) => {

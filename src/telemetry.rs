@@ -21,6 +21,17 @@ pub fn init() {
         .try_init();
 }
 
+/// As [`init`], at `warn` unless `RUST_LOG` says otherwise: for commands whose own output is the report.
+pub fn init_quiet() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 /// One log line per request: method, path, status, tier that served it, milliseconds.
 pub async fn log_request(request: Request, next: Next) -> Response {
     let started = Instant::now();

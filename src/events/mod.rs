@@ -25,6 +25,9 @@ use crate::telemetry::Metrics;
 use crate::variants::Variants;
 use shapes::{Change, Message, ObjectEvent};
 
+/// Where an event sits in a notification: (message, event within the message).
+type At = (usize, usize);
+
 /// Why a notification could not be handled as a whole.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventError {
@@ -136,7 +139,7 @@ impl Events {
         deadline: Option<Instant>,
     ) -> Vec<Result<Vec<Result<Outcome, PregenerateError>>, String>> {
         // The latest event of each (bucket, key) across the notification, by sequencer.
-        let mut latest: HashMap<(&str, &str), ((usize, usize), &ObjectEvent)> = HashMap::new();
+        let mut latest: HashMap<(&str, &str), (At, &ObjectEvent)> = HashMap::new();
         for (m, message) in messages.iter().enumerate() {
             for (e, event) in message.events.iter().flatten().enumerate() {
                 let slot = latest
@@ -147,11 +150,11 @@ impl Events {
                 }
             }
         }
-        let work: Vec<((usize, usize), ObjectEvent)> = latest
+        let work: Vec<(At, ObjectEvent)> = latest
             .into_values()
             .map(|(at, event)| (at, event.clone()))
             .collect();
-        let mut done: HashMap<(usize, usize), Result<Outcome, PregenerateError>> =
+        let mut done: HashMap<At, Result<Outcome, PregenerateError>> =
             futures_util::stream::iter(work)
                 .map(|(at, event)| async move { (at, self.handle_event(&event, deadline).await) })
                 .buffer_unordered(self.concurrency)

@@ -48,7 +48,7 @@ fn fixture(name: &str, store: &TestStore) -> String {
 fn s3_event(name: &str, key: &str, bucket: &str) -> String {
     let encoded: String = key
         .split('/')
-        .map(|segment| url_form(segment))
+        .map(url_form)
         .collect::<Vec<_>>()
         .join("/");
     serde_json::json!({"Records": [{

@@ -5,6 +5,7 @@
 #[macro_use]
 mod common;
 
+mod backfill;
 mod binary;
 mod coalescing;
 mod demo;

@@ -87,6 +87,15 @@ impl TestStore {
         }
     }
 
+    /// The command-line flags that point the `sizer` binary at this store (`--root DIR` or
+    /// `--bucket NAME`; the S3 endpoint and credentials come from the environment).
+    pub fn binary_flags(&self) -> Vec<String> {
+        match &self._dir {
+            Some(dir) => vec!["--root".into(), dir.path().display().to_string()],
+            None => vec!["--bucket".into(), s3_config().bucket],
+        }
+    }
+
     /// The key of an original in this test's namespace.
     pub fn key(&self, name: &str) -> String {
         format!("{}/{name}", self.namespace)

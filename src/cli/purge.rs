@@ -1,0 +1,66 @@
+//! `sizer purge KEY`: deletes every variant of one original (they share the prefix
+//! `<copy_prefix><KEY>/`), whatever made them. The original stays. Running servers may still hold some
+//! of them in memory until restarted; a storage event for the original makes them forget.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+use sizer::config::{Config, Overrides};
+use sizer::pool::CpuPool;
+use sizer::pregenerate::{Outcome, Pregenerator};
+use sizer::telemetry::Metrics;
+
+#[derive(Args)]
+pub struct PurgeArgs {
+    /// TOML configuration file (see config/default.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Work on a local directory.
+    #[arg(long, conflicts_with = "bucket")]
+    root: Option<PathBuf>,
+    /// Work on an S3 bucket (AWS_ENDPOINT_URL, AWS_REGION and credentials from the environment).
+    #[arg(long)]
+    bucket: Option<String>,
+    /// The original's key, e.g. images/x.jpg.
+    key: String,
+}
+
+pub fn run(args: PurgeArgs) -> Result<(), String> {
+    sizer::telemetry::init_quiet();
+    let overrides = Overrides {
+        root: args.root,
+        bucket: args.bucket,
+        ..Overrides::default()
+    };
+    let config = Config::load(args.config.as_deref(), &overrides).map_err(|e| e.to_string())?;
+    let key = args.key.trim_start_matches('/');
+    if key.is_empty() {
+        return Err("give the original's key, e.g. images/x.jpg".into());
+    }
+    if key.starts_with(&config.keys.copy_prefix) {
+        return Err(format!(
+            "{key} is under the copy prefix {}: give the original's key",
+            config.keys.copy_prefix
+        ));
+    }
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let store = sizer::startup::open_store(&config)
+            .await
+            .map_err(|e| e.to_string())?;
+        let pool = CpuPool::new(1, 0).map_err(|e| e.to_string())?;
+        let pregenerator = Pregenerator::new(&config, store, pool, Arc::new(Metrics::default()))?;
+        match pregenerator.remove_variants(key).await {
+            Ok(Outcome::Removed { removed }) => {
+                println!(
+                    "removed {removed} variants of {key} (under {})",
+                    pregenerator.variant_prefix(key)
+                );
+                Ok(())
+            }
+            Ok(other) => Err(format!("unexpected outcome {other:?}")),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+}
