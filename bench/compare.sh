@@ -102,12 +102,13 @@ have node && node -e "require('$SHARP_DIR/node_modules/sharp')" >/dev/null 2>&1 
 # without nasm on this machine sizer is built without it, and the report says so.
 features=(); sizer_features="none (no nasm here: AVIF without rav1e's assembly)"
 if have nasm; then features=(--features nasm); sizer_features=nasm; fi
-log "building sizer (cargo build --release ${features[*]} --example engine_table --bin sizer)"
-(cd "$repo" && cargo build --release "${features[@]}" --example engine_table --bin sizer) >&2
+log "building sizer (cargo build --release ${features[*]} --example engine_table --example pregenerate_table --bin sizer)"
+(cd "$repo" && cargo build --release "${features[@]}" --example engine_table --example pregenerate_table --bin sizer) >&2
 target=${CARGO_TARGET_DIR:-$repo/target}
 case $target in /*) ;; *) target=$repo/$target ;; esac
 SIZER=$target/release/sizer
 ENGINE_TABLE=$target/release/examples/engine_table
+PREGENERATE_TABLE=$target/release/examples/pregenerate_table
 
 # --- header ------------------------------------------------------------------------------------------
 commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -219,6 +220,64 @@ if lossless:
     print(f"W4 in sizer's default lossless PNG mode: cpu {lossless['cpu']:.1f} ms ({fmt(ratio(lossless['cpu'], b4.get('cpu')), '.2f')}× sharp), "
           f"{lossless['bytes']} bytes ({fmt(ratio(lossless['bytes'], b4.get('bytes')), '.2f')}× sharp's palette PNG), SSIM {fmt(s4, '.4f')}.")
     print()
+PY
+
+# --- 1b. pre-generation: several widths of one upload ---------------------------------------------------
+# What an upload event costs: every width of bench/pregenerate.json from ONE decode (process_many), against
+# the largest width alone (goal: at most 1.3x), against sharp's clone() pipelines making the same widths,
+# and against the seed's way (ImageMagick `convert`, one process and one full decode per width; Debian's
+# imagemagick package, installed by hand or by setup; n/a when /usr/bin/convert is missing).
+PREGEN_ROWS=$repo/bench/pregenerate.json
+log "pre-generation: sizer, ITER=$ITER"
+"$PREGENERATE_TABLE" "$PREGEN_ROWS" "$IMAGES" "$ITER" >"$work/pregen-sizer.md"
+: >"$work/pregen-sharp.md"; : >"$work/pregen-im.md"
+if [ $sharp_ok = 1 ]; then
+  log "pre-generation: sharp clone() pipelines"
+  SHARP_DIR=$SHARP_DIR node "$here/sharp-pregenerate.js" "$PREGEN_ROWS" "$IMAGES" "$ITER" >"$work/pregen-sharp.md" 2>"$work/pregen-sharp.err" \
+    || log "sharp-pregenerate.js failed: $(tail -1 "$work/pregen-sharp.err")"
+fi
+if [ -x /usr/bin/convert ] && /usr/bin/convert -version 2>/dev/null | grep -q ImageMagick; then
+  log "pre-generation: ImageMagick as the seed ran it"
+  python3 "$here/imagemagick-pregenerate.py" "$PREGEN_ROWS" "$IMAGES" "$ITER" >"$work/pregen-im.md" 2>"$work/pregen-im.err" \
+    || log "imagemagick-pregenerate.py failed: $(tail -1 "$work/pregen-im.err")"
+else
+  log "no ImageMagick at /usr/bin/convert (apt-get install imagemagick): its column prints n/a"
+fi
+python3 - "$PREGEN_ROWS" "$work" >>"$R" <<'PY'
+import json, sys
+rows = json.load(open(sys.argv[1]))
+def table(name):
+    out = {}
+    try:
+        for line in open(f"{sys.argv[2]}/pregen-{name}.md"):
+            f = [x.strip() for x in line.strip().strip("|").split("|")]
+            if len(f) == 5 and f[0].startswith("P"):
+                out[f[0]] = {"engine": f[1], "alone": float(f[2]), "all": float(f[3]), "bytes": int(f[4])}
+    except OSError:
+        pass
+    return out
+sizer, sharp, im = table("sizer"), table("sharp"), table("im")
+na = "n/a"
+fmt = lambda v, f: na if v is None else format(v, f)
+ratio = lambda a, b: None if a is None or not b else a / b
+get = lambda t, i, k: t.get(i, {}).get(k)
+print("## Pre-generation: every width of one upload (one thread, in process; ImageMagick: whole processes)")
+print()
+print("| id | upload → widths | sizer largest alone ms | sizer all ms | **all / alone** | sharp all ms (clone) | sharp all / alone | **sizer / sharp** | ImageMagick all ms (seed) | sizer / ImageMagick | bytes sizer/sharp |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
+for r in rows:
+    i = r["id"]
+    print(f"| {i} | {r['in']} → {', '.join(map(str, r['widths']))} {r['format']} "
+          f"| {fmt(get(sizer, i, 'alone'), '.1f')} | {fmt(get(sizer, i, 'all'), '.1f')} "
+          f"| **{fmt(ratio(get(sizer, i, 'all'), get(sizer, i, 'alone')), '.2f')}** "
+          f"| {fmt(get(sharp, i, 'all'), '.1f')} | {fmt(ratio(get(sharp, i, 'all'), get(sharp, i, 'alone')), '.2f')} "
+          f"| **{fmt(ratio(get(sizer, i, 'all'), get(sharp, i, 'all')), '.2f')}** "
+          f"| {fmt(get(im, i, 'all'), '.1f')} | {fmt(ratio(get(sizer, i, 'all'), get(im, i, 'all')), '.2f')} "
+          f"| {fmt(ratio(get(sizer, i, 'bytes'), get(sharp, i, 'bytes')), '.2f')} |")
+print()
+eng = lambda t: next(iter(t.values()))["engine"] if t else na
+print(f"Engines: {eng(sizer)}; {eng(sharp)}; {eng(im)}. Goal: all / alone ≤ 1.3 (issue 9).")
+print()
 PY
 
 # --- 2. decode floor ---------------------------------------------------------------------------------

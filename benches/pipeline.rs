@@ -90,5 +90,44 @@ fn saliency(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, workloads, saliency);
+/// An upload event's work: every width of a `bench/pregenerate.json` row from one decode, beside the
+/// largest width alone (issue 9's goal: at most 1.3x).
+fn pregenerate(c: &mut Criterion) {
+    use sizer::pipeline::{Job, OutputFormat};
+    let repo = repo_dir();
+    let rows: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(repo.join("bench/pregenerate.json")).expect("bench/pregenerate.json"),
+    )
+    .expect("pregenerate.json is JSON");
+    let mut group = c.benchmark_group("pregenerate");
+    group.sample_size(20);
+    for row in rows.as_array().expect("a list") {
+        let (id, input) = (
+            row["id"].as_str().expect("id"),
+            row["in"].as_str().expect("in"),
+        );
+        let src = std::fs::read(repo.join("testdata/images").join(input)).expect("row input");
+        let jobs: Vec<Job> = row["widths"]
+            .as_array()
+            .expect("widths")
+            .iter()
+            .map(|w| {
+                let mut job = Job::width(u32::try_from(w.as_u64().expect("width")).expect("px"));
+                job.format = OutputFormat::Fixed(Format::Jpeg);
+                job.max_pixels = 200_000_000;
+                job
+            })
+            .collect();
+        let largest = jobs.iter().max_by_key(|j| j.target.width).expect("a width");
+        group.bench_function(format!("{id}_{input}_largest_alone"), |b| {
+            b.iter(|| pipeline::process(&src, largest).expect("row processes"))
+        });
+        group.bench_function(format!("{id}_{input}_all_widths"), |b| {
+            b.iter(|| pipeline::process_many(&src, &jobs).expect("row processes"))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, workloads, saliency, pregenerate);
 criterion_main!(benches);

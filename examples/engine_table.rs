@@ -9,21 +9,12 @@ use std::time::Instant;
 
 use sizer::pipeline::{self, Format, PngMode};
 
+#[path = "../benches/support/measure.rs"]
+mod measure;
 #[path = "../benches/support/workload.rs"]
 mod workload;
 
-fn cpu_ms() -> f64 {
-    // SAFETY: getrusage only writes into the struct it is given.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    let ms = |t: libc::timeval| t.tv_sec as f64 * 1000.0 + t.tv_usec as f64 / 1000.0;
-    ms(usage.ru_utime) + ms(usage.ru_stime)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
+use measure::{cpu_ms, median};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

@@ -46,11 +46,7 @@ fn fixture(name: &str, store: &TestStore) -> String {
 
 /// A minimal S3 notification for `key` (form-encoded as S3 does).
 fn s3_event(name: &str, key: &str, bucket: &str) -> String {
-    let encoded: String = key
-        .split('/')
-        .map(url_form)
-        .collect::<Vec<_>>()
-        .join("/");
+    let encoded: String = key.split('/').map(url_form).collect::<Vec<_>>().join("/");
     serde_json::json!({"Records": [{
         "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
         "eventTime": "2026-11-25T12:00:00.000Z", "eventName": name,
