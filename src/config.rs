@@ -161,6 +161,9 @@ pub struct CacheConfig {
     pub max_bytes: u64,
     /// Variants larger than this are not kept in memory; copy-tier hits of them are streamed.
     pub max_item_bytes: u64,
+    /// Budget for recently read originals and their decoded images, shared by the variants made of them
+    /// (a `srcset`'s widths): bytes of encoded originals plus decoded pixels. 0 turns the sharing off.
+    pub originals_max_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -271,6 +274,7 @@ impl Default for CacheConfig {
         CacheConfig {
             max_bytes: 256 << 20,
             max_item_bytes: 8 << 20,
+            originals_max_bytes: 96 << 20,
         }
     }
 }

@@ -27,6 +27,7 @@ pub mod config;
 pub mod events;
 pub mod http;
 pub mod options;
+pub mod originals;
 pub mod pipeline;
 pub mod pool;
 pub mod pregenerate;

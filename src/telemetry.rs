@@ -77,6 +77,10 @@ pub struct Metrics {
     pub pregenerated_fresh: AtomicU64,
     pub pregenerate_failures: AtomicU64,
     pub variants_removed: AtomicU64,
+    /// Originals decoded for a variant.
+    pub decodes: AtomicU64,
+    /// Variants made from a decode another variant had already made (see `originals`).
+    pub decodes_shared: AtomicU64,
 }
 
 impl Metrics {
@@ -124,6 +128,16 @@ impl Metrics {
                 "sizer_overloaded_total",
                 &self.overloaded,
                 "Requests refused with 503: CPU queue full.",
+            ),
+            (
+                "sizer_decodes_total{shared=\"false\"}",
+                &self.decodes,
+                "Decoded originals used for HTTP variants: decoded for the variant, or shared with others.",
+            ),
+            (
+                "sizer_decodes_total{shared=\"true\"}",
+                &self.decodes_shared,
+                "",
             ),
             (
                 "sizer_events_total",

@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::coalesce::Coalescer;
 use crate::config::Config;
+use crate::originals::Originals;
 use crate::pipeline::{self, Format, Job, PipelineError, Timings};
 use crate::pool::{CpuPool, PoolError};
 use crate::spec::VariantSpec;
@@ -169,9 +170,9 @@ struct Inner {
     pool: CpuPool,
     write_backs: TaskTracker,
     metrics: Arc<Metrics>,
+    originals: Originals,
     copy_prefix: String,
     max_item_bytes: u64,
-    max_source_bytes: u64,
     max_source_pixels: u64,
     max_output_pixels: u64,
     allow_upscale: bool,
@@ -195,15 +196,20 @@ impl Variants {
                 .build()
         });
         let inner = Inner {
-            store,
             memory,
             flights: Coalescer::new(),
+            originals: Originals::new(
+                config,
+                Arc::clone(&store),
+                pool.clone(),
+                Arc::clone(&metrics),
+            ),
+            store,
             pool,
             write_backs: TaskTracker::new(),
             metrics,
             copy_prefix: config.keys.copy_prefix.clone(),
             max_item_bytes: config.cache.max_item_bytes,
-            max_source_bytes: config.limits.max_source_bytes,
             max_source_pixels: config.limits.max_source_pixels,
             max_output_pixels: config.limits.max_output_pixels,
             allow_upscale: config.widths.allow_upscale,
@@ -244,8 +250,10 @@ impl Variants {
         }
     }
 
-    /// Drops every variant of `source` from the memory cache: its original changed or went away.
+    /// Drops every variant of `source` from the memory cache, and whatever is kept of the original itself:
+    /// it changed or went away.
     pub fn forget_original(&self, source: &str) {
+        self.inner.originals.forget(source);
         if let Some(memory) = &self.inner.memory {
             let prefix = format!("{}{source}/", self.inner.copy_prefix);
             // Only fails when the cache was built without invalidation closures, which `new` enables.
@@ -312,28 +320,7 @@ impl Inner {
     }
 
     async fn compute(&self, spec: &VariantSpec) -> Result<Variant, VariantError> {
-        let fetch_started = Instant::now();
-        let deadline = fetch_started + self.timeout;
-        let original = match self.store.get(&spec.source).await {
-            Ok(object) => object,
-            Err(StoreError::NotFound) => {
-                return Err(VariantError::OriginalNotFound(spec.source.clone()));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        Metrics::add(&self.metrics.original_fetches);
-        if original.marked {
-            return Err(VariantError::OriginalIsVariant(spec.source.clone()));
-        }
-        if original.size > self.max_source_bytes {
-            return Err(VariantError::SourceTooLarge {
-                size: original.size,
-                limit: self.max_source_bytes,
-            });
-        }
-        let source_etag = original.etag.clone();
-        let bytes = original.read_all().await?;
-        let fetch = fetch_started.elapsed();
+        let deadline = Instant::now() + self.timeout;
         let job = Job {
             target: spec.target(self.allow_upscale),
             background: spec.background,
@@ -344,9 +331,11 @@ impl Inner {
             max_output_pixels: self.max_output_pixels,
             deadline: Some(deadline),
         };
+        let prepared = self.originals.prepare(&spec.source, &job, deadline).await?;
+        let (source, decoded) = (Arc::clone(&prepared.source), prepared.decoded);
         let encoded = self
             .pool
-            .run(move || pipeline::process(&bytes, &job))
+            .run(move || source.original.render(&decoded, &job))
             .await
             .inspect_err(|e| {
                 if matches!(e, PoolError::Overloaded(_)) {
@@ -361,10 +350,13 @@ impl Inner {
             Some(SystemTime::now()),
         );
         variant.timing = Some(Timing {
-            fetch,
-            stages: encoded.timings,
+            fetch: prepared.fetch,
+            stages: Timings {
+                decode: prepared.decode,
+                ..encoded.timings
+            },
         });
-        variant.source_etag = source_etag;
+        variant.source_etag = prepared.source.etag.clone();
         Ok(variant)
     }
 

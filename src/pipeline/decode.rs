@@ -15,17 +15,68 @@ use mozjpeg::{ColorSpace, Decompress};
 use super::probe::{Format, ImageInfo};
 use super::{Layout, PipelineError, Pixels};
 
-/// Decodes `src` to pixels at least `target_w`×`target_h` in the stored frame, or the full size.
-pub fn decode(
-    src: &[u8],
-    info: &ImageInfo,
-    target_w: u32,
-    target_h: u32,
-) -> Result<Pixels, PipelineError> {
+/// What a decoder delivers: decoding the same bytes at the same scale gives the same pixels, so a scale
+/// names a decoded original (the shared decode cache keys on it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scale {
+    /// JPEG at n/8 of the stored size (libjpeg's DCT scaling), n in 1..=8.
+    Eighths(u8),
+    /// WebP rescaled by libwebp while decoding, to exactly this size.
+    Exact(u32, u32),
+    /// The stored size (PNG, GIF, animated WebP).
+    Full,
+}
+
+impl std::fmt::Display for Scale {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scale::Eighths(n) => write!(f, "{n}/8"),
+            Scale::Exact(w, h) => write!(f, "{w}x{h}"),
+            Scale::Full => f.write_str("full"),
+        }
+    }
+}
+
+/// The scale at which `info`'s image decodes to at least `target_w`×`target_h` (stored frame), or its
+/// full size.
+pub fn scale_for(info: &ImageInfo, target_w: u32, target_h: u32) -> Scale {
     match info.format {
-        Format::Jpeg => decode_jpeg(src, info, target_w, target_h),
+        Format::Jpeg => Scale::Eighths(jpeg_scale_numerator(
+            info.width,
+            info.height,
+            target_w,
+            target_h,
+        )),
+        Format::WebP => {
+            let size = webp_decode_size(info.width, info.height, target_w, target_h);
+            if size == (info.width, info.height) {
+                Scale::Full
+            } else {
+                Scale::Exact(size.0, size.1)
+            }
+        }
+        _ => Scale::Full,
+    }
+}
+
+/// Decodes `src` at `scale` (see [`scale_for`]), in the stored frame.
+pub fn decode(src: &[u8], info: &ImageInfo, scale: Scale) -> Result<Pixels, PipelineError> {
+    match info.format {
+        Format::Jpeg => decode_jpeg(
+            src,
+            match scale {
+                Scale::Eighths(n) => n.clamp(1, 8),
+                _ => 8,
+            },
+        ),
         Format::Png => decode_with_image(src, image::ImageFormat::Png),
-        Format::WebP => decode_webp(src, info, target_w, target_h),
+        Format::WebP => decode_webp(
+            src,
+            match scale {
+                Scale::Exact(w, h) => (w, h),
+                _ => (info.width, info.height),
+            },
+        ),
         Format::Gif => decode_with_image(src, image::ImageFormat::Gif),
         // No AV1 decoder in the build (dav1d is C and libaom large); AVIF is written, not read.
         Format::Avif => Err(PipelineError::UnsupportedVariant(
@@ -46,13 +97,7 @@ pub fn jpeg_scale_numerator(src_w: u32, src_h: u32, target_w: u32, target_h: u32
         .unwrap_or(8)
 }
 
-fn decode_jpeg(
-    src: &[u8],
-    info: &ImageInfo,
-    target_w: u32,
-    target_h: u32,
-) -> Result<Pixels, PipelineError> {
-    let numerator = jpeg_scale_numerator(info.width, info.height, target_w, target_h);
+fn decode_jpeg(src: &[u8], numerator: u8) -> Result<Pixels, PipelineError> {
     // libjpeg reports errors by unwinding out of the C code (the mozjpeg crate's contract).
     let result = catch_unwind(AssertUnwindSafe(|| -> Result<Pixels, PipelineError> {
         if numerator == 1 {
@@ -268,12 +313,7 @@ pub fn webp_decode_size(src_w: u32, src_h: u32, target_w: u32, target_h: u32) ->
     }
 }
 
-fn decode_webp(
-    src: &[u8],
-    info: &ImageInfo,
-    target_w: u32,
-    target_h: u32,
-) -> Result<Pixels, PipelineError> {
+fn decode_webp(src: &[u8], (width, height): (u32, u32)) -> Result<Pixels, PipelineError> {
     use libwebp_sys as webp;
     let status_error = |what: &str, status: webp::VP8StatusCode| {
         PipelineError::Undecodable(format!("webp {what}: {status:?}"))
@@ -301,8 +341,11 @@ fn decode_webp(
         } else {
             Layout::Rgb
         };
-        let (width, height) = webp_decode_size(info.width, info.height, target_w, target_h);
-        if (width, height) != (info.width, info.height) {
+        let full = (
+            u32::try_from(config.input.width).unwrap_or(0),
+            u32::try_from(config.input.height).unwrap_or(0),
+        );
+        if (width, height) != full {
             config.options.use_scaling = 1;
             config.options.scaled_width = width as i32;
             config.options.scaled_height = height as i32;
@@ -446,10 +489,13 @@ mod tests {
         let src = progressive_jpeg(640, 480);
         let cut = &src[..src.len() * 6 / 10];
         let info = crate::pipeline::probe::probe(&src).unwrap();
-        assert_eq!(decode(cut, &info, 80, 60).unwrap().width, 80);
+        assert_eq!(
+            decode(cut, &info, scale_for(&info, 80, 60)).unwrap().width,
+            80
+        );
         // ... and is refused as soon as a larger scale needs the AC coefficients it lacks.
         assert!(matches!(
-            decode(cut, &info, 160, 120),
+            decode(cut, &info, scale_for(&info, 160, 120)),
             Err(PipelineError::Undecodable(_))
         ));
     }
@@ -461,7 +507,7 @@ mod tests {
         // Keep the headers and a sliver of the first scan only.
         let cut = &src[..src.len() / 20];
         assert!(matches!(
-            decode(cut, &info, 80, 60),
+            decode(cut, &info, scale_for(&info, 80, 60)),
             Err(PipelineError::Undecodable(_))
         ));
     }
@@ -476,10 +522,15 @@ mod tests {
     fn truncated_webp_is_undecodable() {
         let bytes = crate::pipeline::flat_image(Format::WebP, 64, 64, 120);
         let info = crate::pipeline::probe::probe(&bytes).unwrap();
-        assert_eq!(decode(&bytes, &info, 32, 32).unwrap().width, 64);
+        assert_eq!(
+            decode(&bytes, &info, scale_for(&info, 32, 32))
+                .unwrap()
+                .width,
+            64
+        );
         let cut = &bytes[..bytes.len() / 2];
         assert!(matches!(
-            decode(cut, &info, 32, 32),
+            decode(cut, &info, scale_for(&info, 32, 32)),
             Err(PipelineError::Undecodable(_))
         ));
     }

@@ -230,19 +230,12 @@ pub fn process_many(
     jobs: &[Job],
 ) -> Result<Vec<Result<Encoded, PipelineError>>, PipelineError> {
     let started = Instant::now();
-    let info = probe::probe(src)?;
-    let pixels = u64::from(info.width) * u64::from(info.height);
     let max_pixels = jobs.iter().map(|j| j.max_pixels).min().unwrap_or(0);
-    if pixels > max_pixels {
-        return Err(PipelineError::TooManyPixels {
-            width: info.width,
-            height: info.height,
-            pixels,
-            limit: max_pixels,
-        });
-    }
-    let plans: Vec<Result<Planned, PipelineError>> =
-        jobs.iter().map(|job| Planned::new(&info, job)).collect();
+    let original = Original::inspect(src, max_pixels)?;
+    let plans: Vec<Result<Planned, PipelineError>> = jobs
+        .iter()
+        .map(|job| Planned::new(&original.info, job))
+        .collect();
     // One decode covering every output that can be made.
     let (need_w, need_h) = plans
         .iter()
@@ -250,12 +243,12 @@ pub fn process_many(
         .fold((1, 1), |(w, h), p| (w.max(p.full.0), h.max(p.full.1)));
     let decoded = if plans.iter().any(Result::is_ok) {
         check(jobs.iter().filter_map(|j| j.deadline).min())?;
-        Some(decode::decode(src, &info, need_w, need_h)?)
+        let scale = decode::scale_for(&original.info, need_w, need_h);
+        Some(decode::decode(src, &original.info, scale)?)
     } else {
         None
     };
     let decode_time = started.elapsed();
-    let animated = animation::is_animated(info.format, src);
     Ok(plans
         .into_iter()
         .zip(jobs)
@@ -263,11 +256,61 @@ pub fn process_many(
             let planned = planned?;
             // Decoded whenever any plan succeeded, and this one did.
             let decoded = decoded.as_ref().ok_or(PipelineError::Unsupported)?;
-            let mut encoded = render(decoded, &info, &planned, job, animated)?;
+            let mut encoded = render(decoded, &original, &planned, job)?;
             encoded.timings.decode = decode_time;
             Ok(encoded)
         })
         .collect())
+}
+
+/// An original's header, read without decoding: what every output of it is planned from.
+#[derive(Debug, Clone, Copy)]
+pub struct Original {
+    pub info: probe::ImageInfo,
+    /// An animated GIF or WebP (negotiation never turns it into a format that cannot animate).
+    pub animated: bool,
+}
+
+impl Original {
+    /// Probes `src`, refusing an image above `max_pixels`.
+    pub fn inspect(src: &[u8], max_pixels: u64) -> Result<Original, PipelineError> {
+        let info = probe::probe(src)?;
+        let pixels = u64::from(info.width) * u64::from(info.height);
+        if pixels > max_pixels {
+            return Err(PipelineError::TooManyPixels {
+                width: info.width,
+                height: info.height,
+                pixels,
+                limit: max_pixels,
+            });
+        }
+        Ok(Original {
+            info,
+            animated: animation::is_animated(info.format, src),
+        })
+    }
+
+    /// The decode `job` needs (its output checked against the output cap first). The same scale for
+    /// two jobs means one decoded image serves both.
+    pub fn scale_for(&self, job: &Job) -> Result<decode::Scale, PipelineError> {
+        let planned = Planned::new(&self.info, job)?;
+        Ok(decode::scale_for(
+            &self.info,
+            planned.full.0,
+            planned.full.1,
+        ))
+    }
+
+    /// Decodes `src` (the bytes this was inspected from) at `scale`.
+    pub fn decode(&self, src: &[u8], scale: decode::Scale) -> Result<Pixels, PipelineError> {
+        decode::decode(src, &self.info, scale)
+    }
+
+    /// Makes `job`'s output from an image this original decoded to at least the scale
+    /// [`Original::scale_for`] gave for it.
+    pub fn render(&self, decoded: &Pixels, job: &Job) -> Result<Encoded, PipelineError> {
+        render(decoded, self, &Planned::new(&self.info, job)?, job)
+    }
 }
 
 /// One output's geometry, worked out before decoding.
@@ -314,11 +357,11 @@ impl Planned {
 /// Resize, orient, finish and encode one output from the shared decoded original.
 fn render(
     decoded: &Pixels,
-    info: &probe::ImageInfo,
+    original: &Original,
     planned: &Planned,
     job: &Job,
-    animated: bool,
 ) -> Result<Encoded, PipelineError> {
+    let (info, animated) = (&original.info, original.animated);
     let started = Instant::now();
     check(job.deadline)?;
     let plan = &planned.plan;

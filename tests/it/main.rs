@@ -17,6 +17,7 @@ mod options;
 mod pngsuite;
 mod readiness;
 mod resilience;
+mod sharing;
 mod signing;
 mod stores;
 mod tiers;

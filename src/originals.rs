@@ -1,0 +1,298 @@
+//! Originals, fetched and decoded once for all the variants being made of them.
+//!
+//! A page's `srcset` makes browsers ask for several widths of one new image within a second. Each width is
+//! its own variant (coalesced with identical requests in `variants`), but they all start from the same
+//! original: here they share one fetch and, when they need the same decode scale, one decode. A small
+//! byte-bounded cache (`cache.originals_max_bytes`) keeps recently fetched originals and their decoded
+//! images, keyed by key + ETag (+ scale), so the next widths skip both; concurrent misses of one entry are
+//! coalesced into one fetch or decode.
+//!
+//! The cache is only as fresh as the ETag: every use starts with a HEAD of the original, so a replaced
+//! original is never served from an old decode. With the cache off (budget 0) there is no HEAD: one GET,
+//! one decode, as before. Images too large to be worth keeping (above a quarter of the budget) bypass it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use moka::future::Cache;
+
+use crate::config::Config;
+use crate::pipeline::decode::Scale;
+use crate::pipeline::{Job, Original, Pixels};
+use crate::pool::CpuPool;
+use crate::store::{Store, StoreError};
+use crate::telemetry::Metrics;
+use crate::variants::VariantError;
+
+/// How long an unused original stays in the cache.
+const IDLE: Duration = Duration::from_secs(60);
+
+/// An original's bytes and header.
+pub struct Source {
+    pub bytes: Bytes,
+    pub original: Original,
+    pub etag: Option<String>,
+}
+
+/// What a variant is made from.
+pub struct Prepared {
+    pub source: Arc<Source>,
+    pub decoded: Arc<Pixels>,
+    /// Time this request spent reading the store (a HEAD when the original was shared).
+    pub fetch: Duration,
+    /// Time this request spent decoding (zero when it used a shared decode).
+    pub decode: Duration,
+}
+
+#[derive(Clone)]
+enum Entry {
+    Source(Arc<Source>),
+    Decoded(Arc<Pixels>),
+}
+
+impl Entry {
+    fn weight(key: &str, entry: &Entry) -> u32 {
+        let bytes = match entry {
+            Entry::Source(s) => s.bytes.len(),
+            Entry::Decoded(p) => p.data.len(),
+        };
+        u32::try_from(key.len() + bytes).unwrap_or(u32::MAX)
+    }
+}
+
+pub struct Originals {
+    store: Arc<dyn Store>,
+    pool: CpuPool,
+    metrics: Arc<Metrics>,
+    cache: Option<Cache<String, Entry>>,
+    /// Larger sources and decoded images are not kept.
+    max_item: u64,
+    max_source_bytes: u64,
+    max_source_pixels: u64,
+}
+
+impl Originals {
+    pub fn new(
+        config: &Config,
+        store: Arc<dyn Store>,
+        pool: CpuPool,
+        metrics: Arc<Metrics>,
+    ) -> Originals {
+        let budget = config.cache.originals_max_bytes;
+        let cache = (budget > 0).then(|| {
+            Cache::builder()
+                .max_capacity(budget)
+                .weigher(|key: &String, entry: &Entry| Entry::weight(key, entry))
+                .time_to_idle(IDLE)
+                .support_invalidation_closures()
+                .build()
+        });
+        Originals {
+            store,
+            pool,
+            metrics,
+            cache,
+            max_item: budget / 4,
+            max_source_bytes: config.limits.max_source_bytes,
+            max_source_pixels: config.limits.max_source_pixels,
+        }
+    }
+
+    /// The original `key` read and decoded for `job`, shared with other variants of it where possible.
+    pub async fn prepare(
+        &self,
+        key: &str,
+        job: &Job,
+        deadline: Instant,
+    ) -> Result<Prepared, VariantError> {
+        let started = Instant::now();
+        let Some(cache) = &self.cache else {
+            let source = Arc::new(self.fetch(key).await?);
+            let fetch = started.elapsed();
+            let decoded = self.decode(&source, job, deadline).await?;
+            return Ok(Prepared {
+                source,
+                decoded: Arc::new(decoded),
+                fetch,
+                decode: started.elapsed() - fetch,
+            });
+        };
+        let head = match self.store.head(key).await {
+            Ok(head) => head,
+            Err(StoreError::NotFound) => return Err(VariantError::OriginalNotFound(key.into())),
+            Err(e) => return Err(e.into()),
+        };
+        self.admit(key, head.marked, head.size)?;
+        let Some(etag) = head.etag.filter(|_| head.size <= self.max_item) else {
+            // Nothing to key a shared entry on, or too large to keep: this request's own.
+            return self.unshared(key, job, deadline, started).await;
+        };
+        let source_key = format!("s\0{key}\0{etag}");
+        let source = match cache
+            .entry(source_key.clone())
+            .or_try_insert_with(async { self.fetch(key).await.map(|s| Entry::Source(Arc::new(s))) })
+            .await
+            .map_err(|e| (*e).clone())?
+            .into_value()
+        {
+            Entry::Source(source) => source,
+            Entry::Decoded(_) => return self.unshared(key, job, deadline, started).await,
+        };
+        if source.etag.as_deref() != Some(etag.as_str()) {
+            // Replaced between the HEAD and the GET: keep nothing under the old ETag.
+            cache.invalidate(&source_key).await;
+        }
+        let fetch = started.elapsed();
+        let scale = source.original.scale_for(job)?;
+        let info = source.original.info;
+        let decoded_bytes = decoded_size(&info, scale);
+        if decoded_bytes > self.max_item {
+            let decoded = self.decode(&source, job, deadline).await?;
+            return Ok(Prepared {
+                source,
+                decoded: Arc::new(decoded),
+                fetch,
+                decode: started.elapsed() - fetch,
+            });
+        }
+        let decoded_key = format!("d\0{key}\0{etag}\0{scale}");
+        let entry = cache
+            .entry(decoded_key)
+            .or_try_insert_with(async {
+                self.decode_at(&source, scale, deadline)
+                    .await
+                    .map(|p| Entry::Decoded(Arc::new(p)))
+            })
+            .await
+            .map_err(|e| (*e).clone())?;
+        let shared = !entry.is_fresh();
+        let decoded = match entry.into_value() {
+            Entry::Decoded(decoded) => decoded,
+            Entry::Source(_) => Arc::new(self.decode(&source, job, deadline).await?),
+        };
+        Metrics::add(if shared {
+            &self.metrics.decodes_shared
+        } else {
+            &self.metrics.decodes
+        });
+        Ok(Prepared {
+            source,
+            decoded,
+            fetch,
+            decode: if shared {
+                Duration::ZERO
+            } else {
+                started.elapsed() - fetch
+            },
+        })
+    }
+
+    /// Drops everything kept of `key`: it changed or went away.
+    pub fn forget(&self, key: &str) {
+        if let Some(cache) = &self.cache {
+            let (source, decoded) = (format!("s\0{key}\0"), format!("d\0{key}\0"));
+            // Only fails when the cache was built without invalidation closures, which `new` enables.
+            let _ = cache.invalidate_entries_if(move |k, _| {
+                k.starts_with(&source) || k.starts_with(&decoded)
+            });
+        }
+    }
+
+    async fn unshared(
+        &self,
+        key: &str,
+        job: &Job,
+        deadline: Instant,
+        started: Instant,
+    ) -> Result<Prepared, VariantError> {
+        let source = Arc::new(self.fetch(key).await?);
+        let fetch = started.elapsed();
+        let decoded = self.decode(&source, job, deadline).await?;
+        Ok(Prepared {
+            source,
+            decoded: Arc::new(decoded),
+            fetch,
+            decode: started.elapsed() - fetch,
+        })
+    }
+
+    /// Refuses sizer's own output and originals above the byte limit, before reading them.
+    fn admit(&self, key: &str, marked: bool, size: u64) -> Result<(), VariantError> {
+        if marked {
+            return Err(VariantError::OriginalIsVariant(key.into()));
+        }
+        if size > self.max_source_bytes {
+            return Err(VariantError::SourceTooLarge {
+                size,
+                limit: self.max_source_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    /// Reads and inspects the original (its header only: no decoding).
+    async fn fetch(&self, key: &str) -> Result<Source, VariantError> {
+        let object = match self.store.get(key).await {
+            Ok(object) => object,
+            Err(StoreError::NotFound) => return Err(VariantError::OriginalNotFound(key.into())),
+            Err(e) => return Err(e.into()),
+        };
+        Metrics::add(&self.metrics.original_fetches);
+        self.admit(key, object.marked, object.size)?;
+        let etag = object.etag.clone();
+        let bytes = object.read_all().await?;
+        let original = Original::inspect(&bytes, self.max_source_pixels)?;
+        Ok(Source {
+            bytes,
+            original,
+            etag,
+        })
+    }
+
+    async fn decode(
+        &self,
+        source: &Arc<Source>,
+        job: &Job,
+        deadline: Instant,
+    ) -> Result<Pixels, VariantError> {
+        let scale = source.original.scale_for(job)?;
+        Metrics::add(&self.metrics.decodes);
+        self.decode_at(source, scale, deadline).await
+    }
+
+    async fn decode_at(
+        &self,
+        source: &Arc<Source>,
+        scale: Scale,
+        deadline: Instant,
+    ) -> Result<Pixels, VariantError> {
+        if Instant::now() > deadline {
+            return Err(crate::pipeline::PipelineError::DeadlinePassed.into());
+        }
+        let source = Arc::clone(source);
+        let pixels = self
+            .pool
+            .run(move || source.original.decode(&source.bytes, scale))
+            .await
+            .inspect_err(|e| {
+                if matches!(e, crate::pool::PoolError::Overloaded(_)) {
+                    Metrics::add(&self.metrics.overloaded);
+                }
+            })??;
+        Ok(pixels)
+    }
+}
+
+/// Bytes of `info`'s image decoded at `scale` (RGBA at most).
+fn decoded_size(info: &crate::pipeline::probe::ImageInfo, scale: Scale) -> u64 {
+    let (w, h) = match scale {
+        Scale::Eighths(n) => (
+            (u64::from(info.width) * u64::from(n)).div_ceil(8),
+            (u64::from(info.height) * u64::from(n)).div_ceil(8),
+        ),
+        Scale::Exact(w, h) => (u64::from(w), u64::from(h)),
+        Scale::Full => (u64::from(info.width), u64::from(info.height)),
+    };
+    w * h * 4
+}
