@@ -25,7 +25,8 @@
 #      resizer can do), against whole-process `sizer resize --width 600` and `vipsthumbnail -s 600x`,
 #      median wall time with hyperfine (a bash loop if hyperfine is missing).
 #   3. HTTP cold: shared/bench/run-http.sh (every request a never-asked variant) for sizer, the sharp
-#      server and thumbor at concurrency 2 and 8. run-http.sh is called once per concurrency, so every
+#      server and thumbor at concurrency 2 and 8, on two workloads: "srcset" (cold-urls.lua: 4 originals,
+#      many widths) and "distinct" (bench/distinct-urls.lua: every request a different original). run-http.sh is called once per concurrency, so every
 #      server starts fresh and sizer starts with an empty variant store: cold-urls.lua restarts its URL
 #      sequence in each wrk run, so a second concurrency in the same sizer process would hit sizer's
 #      caches while the peers (which cache nothing) recompute. Sizer's peak RSS (VmHWM) is sampled meanwhile.
@@ -326,20 +327,12 @@ fi
 } >>"$R"
 
 # --- 3. HTTP cold --------------------------------------------------------------------------------------
+# Two cold workloads, each at concurrency 2 and 8, each server started fresh per run (run-http.sh):
+#   "srcset": shared/bench's cold-urls mix, 4 originals and many widths (what a page's srcset asks of a new
+#             image): sizer's shared originals (src/originals.rs) can help here;
+#   "distinct": bench/distinct-urls.lua, every request a different original (2400 names hard-linked to the
+#             same 4 files, which no server can tell apart): nothing to share, the cost of trying.
 SIZER_PORT=$(free_port)
-cold_root=$work/cold-root
-# run-http.sh starts "$SIZER_BIN" with no arguments; this wrapper records sizer's pid for the RSS sampler
-# and starts every run with an empty variant store. (SIZER_BIN and SIZER_PORT are not sizer settings:
-# sizer reads only SIZER_<SECTION>__<KEY> variables.)
-cat >"$work/sizer-wrap.sh" <<EOF
-#!/bin/sh
-rm -rf "$cold_root/copy"
-echo \$\$ >"$work/sizer.pid"
-exec "$SIZER"
-EOF
-chmod +x "$work/sizer-wrap.sh"
-mkdir -p "$cold_root"
-for k in ${KEYS//,/ }; do cp "$IMAGES/$k" "$cold_root/"; done
 
 # Print the peak RSS (max of VmHWM and sampled VmRSS, in kB) of the pid in $1's file, until it exits.
 sample_rss() {
@@ -353,52 +346,83 @@ sample_rss() {
   done
 }
 
-cold_ok=0
-if have wrk && [ -n "$BENCH" ]; then
-  for p in 8091 8092 "$SIZER_PORT"; do port_busy "$p" && log "port $p is busy: the peer on it will be skipped"; done
-  peer_env=()
+# http_cold NAME ROOT KEYS SCRIPT_DIR: run-http.sh from SCRIPT_DIR over ROOT at concurrency 2 and 8;
+# rows to $work/NAME.md, sizer's peak RSS to $work/NAME-rss-C.
+http_cold() {
+  local name=$1 root=$2 keys=$3 dir=$4 c rpid spid
+  # run-http.sh starts "$SIZER_BIN" with no arguments; this wrapper records sizer's pid for the RSS sampler
+  # and starts every run with an empty variant store. (SIZER_BIN and SIZER_PORT are not sizer settings:
+  # sizer reads only SIZER_<SECTION>__<KEY> variables.)
+  printf '#!/bin/sh\nrm -rf "%s/copy"\necho $$ >"%s"\nexec "%s"\n' \
+    "$root" "$work/sizer-$name.pid" "$SIZER" >"$work/sizer-wrap-$name.sh"
+  chmod +x "$work/sizer-wrap-$name.sh"
+  local peer_env=()
   if [ $sharp_ok = 1 ] && ! port_busy 8091; then peer_env+=("SHARP_DIR=$SHARP_DIR"); fi
   if [ $thumbor_ok = 1 ] && ! port_busy 8092; then peer_env+=("THUMBOR_VENV=$THUMBOR_VENV"); fi
-  : >"$work/cold.md"
+  : >"$work/$name.md"
   for c in 2 8; do
-    log "HTTP cold: concurrency $c, ${SECS}s per server"
-    rm -f "$work/sizer.pid" "$work/rss-$c"
-    env -u SHARP_DIR -u THUMBOR_VENV "${peer_env[@]}" IMAGES="$IMAGES" KEYS="$KEYS" \
-      SIZER_BIN="$work/sizer-wrap.sh" SIZER_PORT="$SIZER_PORT" SIZER_STORE__ROOT="$cold_root" \
+    log "HTTP cold ($name): concurrency $c, ${SECS}s per server"
+    rm -f "$work/sizer-$name.pid" "$work/$name-rss-$c"
+    env -u SHARP_DIR -u THUMBOR_VENV "${peer_env[@]}" IMAGES="$root" KEYS="$keys" \
+      SIZER_BIN="$work/sizer-wrap-$name.sh" SIZER_PORT="$SIZER_PORT" SIZER_STORE__ROOT="$root" \
       SIZER_SERVER__LISTEN="127.0.0.1:$SIZER_PORT" RUST_LOG=warn \
-      "$BENCH/run-http.sh" "$SECS" "$c" >"$work/cold-$c.md" 2>"$work/cold-$c.err" &
+      "$dir/run-http.sh" "$SECS" "$c" >"$work/$name-$c.md" 2>"$work/$name-$c.err" &
     rpid=$!; bg_pids+=("$rpid")
-    sample_rss "$work/sizer.pid" "$work/rss-$c" &
+    sample_rss "$work/sizer-$name.pid" "$work/$name-rss-$c" &
     spid=$!; bg_pids+=("$spid")
     if wait "$rpid"; then
-      cold_ok=1; grep -E '^\| [a-z]+ \| [0-9]' "$work/cold-$c.md" >>"$work/cold.md" || true
+      grep -E '^\| [a-z]+ \| [0-9]' "$work/$name-$c.md" >>"$work/$name.md" || true
     else
-      log "run-http.sh at concurrency $c failed: $(tail -1 "$work/cold-$c.err")"
+      log "run-http.sh ($name) at concurrency $c failed: $(tail -1 "$work/$name-$c.err")"
     fi
     wait "$spid" 2>/dev/null || true
   done
-fi
-{
-  echo "## HTTP cold: every request a new variant (run-http.sh, ${SECS}s per server and concurrency, 4 keys)"
+}
+
+# cold_report NAME TITLE NOTE
+cold_report() {
+  local name=$1 c
+  echo "## HTTP cold, $2 (${SECS}s per server and concurrency)"
   echo
   echo "| server | conc | req/s | p50 ms | p99 ms | non-2xx |"
   echo "|---|---|---|---|---|---|"
-  if [ -s "$work/cold.md" ]; then cat "$work/cold.md"; else echo "| n/a | n/a | n/a | n/a | n/a | n/a |"; fi
+  if [ -s "$work/$name.md" ]; then cat "$work/$name.md"; else echo "| n/a | n/a | n/a | n/a | n/a | n/a |"; fi
   echo
   echo "| conc | req/s sizer/sharp | req/s sizer/thumbor | sizer peak RSS |"
   echo "|---|---|---|---|"
   for c in 2 8; do
-    awk -F'|' -v c="$c" -v rss="$(cat "$work/rss-$c" 2>/dev/null || echo)" '
+    awk -F'|' -v c="$c" -v rss="$(cat "$work/$name-rss-$c" 2>/dev/null || echo)" '
       { gsub(/ /, ""); } $3 == c { r[$2] = $4 + 0 }
       function q(a, b) { return (a > 0 && b > 0) ? sprintf("%.2f", a / b) : "n/a" }
       END { printf "| %s | %s | %s | %s |\n", c, q(r["sizer"], r["sharp"]), q(r["sizer"], r["thumbor"]),
-            (rss > 0 ? sprintf("%.0f MiB", rss / 1024) : "n/a") }' "$work/cold.md"
+            (rss > 0 ? sprintf("%.0f MiB", rss / 1024) : "n/a") }' "$work/$name.md"
   done
   echo
-  echo "Each concurrency is a separate run-http.sh call with freshly started servers and an empty sizer variant store," \
-       "so sizer never answers from a cache here. Peak RSS: sizer's VmHWM over that run (it also holds cold variants in its memory tier)." \
-       "p50/p99 as wrk prints them."
+  echo "$3"
   echo
+}
+
+if have wrk && [ -n "$BENCH" ]; then
+  for p in 8091 8092 "$SIZER_PORT"; do port_busy "$p" && log "port $p is busy: the peer on it will be skipped"; done
+  cold_root=$work/cold-root; mkdir -p "$cold_root"
+  for k in ${KEYS//,/ }; do cp "$IMAGES/$k" "$cold_root/"; done
+  http_cold cold "$cold_root" "$KEYS" "$BENCH"
+  # The distinct-originals run: run-http.sh copied beside bench/distinct-urls.lua under cold-urls.lua's name.
+  distinct_dir=$work/distinct-bench; distinct_root=$work/distinct-root
+  mkdir -p "$distinct_dir" "$distinct_root"
+  cp "$BENCH/run-http.sh" "$BENCH/sharp-server.js" "$BENCH/thumbor.conf" "$distinct_dir/"
+  cp "$here/distinct-urls.lua" "$distinct_dir/cold-urls.lua"
+  distinct_keys=()
+  for i in $(seq -w 1 600); do
+    for k in ${KEYS//,/ }; do ln "$cold_root/$k" "$distinct_root/d$i-$k"; distinct_keys+=("d$i-$k"); done
+  done
+  http_cold distinct "$distinct_root" "$(IFS=,; echo "${distinct_keys[*]}")" "$distinct_dir"
+fi
+{
+  cold_report cold "srcset: the cold-urls mix, 4 originals and widths 200–1399, every request a new variant" \
+    "Each concurrency is a separate run-http.sh call with freshly started servers and an empty sizer variant store, so sizer never answers a repeated variant from a cache; widths of one original share its read and, per decode scale, its decode (cache.originals_max_bytes). Peak RSS: sizer's VmHWM over that run (it also holds cold variants in its memory tier). p50/p99 as wrk prints them."
+  cold_report distinct "distinct originals: every request a different original (bench/distinct-urls.lua, 2400 names)" \
+    "Nothing to share: every request reads and decodes its own original, so this is the cost of the shared-originals cache (a HEAD, an insert) when it cannot help."
 } >>"$R"
 
 # --- 4. HTTP hot -----------------------------------------------------------------------------------------
