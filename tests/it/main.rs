@@ -16,6 +16,7 @@ mod hostile_urls;
 mod options;
 mod pngsuite;
 mod readiness;
+mod replicas;
 mod resilience;
 mod sharing;
 mod signing;
