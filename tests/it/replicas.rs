@@ -25,16 +25,16 @@ impl Replica {
             .stderr(Stdio::null())
             .spawn()
             .expect("sizer starts");
-        let base = format!("http://127.0.0.1:{port}");
+        // Owned by a Replica at once, so every path below kills and reaps it (Drop).
+        let replica = Replica {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
         let client = reqwest::Client::new();
         for _ in 0..200 {
-            if client
-                .get(format!("{base}/readyz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200)
-            {
-                return Replica { child, base };
+            let ready = client.get(format!("{}/readyz", replica.base)).send().await;
+            if ready.is_ok_and(|r| r.status() == 200) {
+                return replica;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
