@@ -12,6 +12,7 @@
 pub mod animation;
 pub mod avif;
 pub mod canvas;
+pub mod colour;
 pub mod decode;
 pub mod encode;
 pub mod geometry;
@@ -244,7 +245,7 @@ pub fn process_many(
     let decoded = if plans.iter().any(Result::is_ok) {
         check(jobs.iter().filter_map(|j| j.deadline).min())?;
         let scale = decode::scale_for(&original.info, need_w, need_h);
-        Some(decode::decode(src, &original.info, scale)?)
+        Some(original.decode(src, scale)?)
     } else {
         None
     };
@@ -264,11 +265,13 @@ pub fn process_many(
 }
 
 /// An original's header, read without decoding: what every output of it is planned from.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Original {
     pub info: probe::ImageInfo,
     /// An animated GIF or WebP (negotiation never turns it into a format that cannot animate).
     pub animated: bool,
+    /// Its embedded ICC profile: decoded pixels are converted from it to sRGB (see [`colour`]).
+    pub profile: Option<std::sync::Arc<[u8]>>,
 }
 
 impl Original {
@@ -287,6 +290,7 @@ impl Original {
         Ok(Original {
             info,
             animated: animation::is_animated(info.format, src),
+            profile: colour::embedded_profile(info.format, src).map(Into::into),
         })
     }
 
@@ -301,9 +305,13 @@ impl Original {
         ))
     }
 
-    /// Decodes `src` (the bytes this was inspected from) at `scale`.
+    /// Decodes `src` (the bytes this was inspected from) at `scale`, in sRGB.
     pub fn decode(&self, src: &[u8], scale: decode::Scale) -> Result<Pixels, PipelineError> {
-        decode::decode(src, &self.info, scale)
+        let mut pixels = decode::decode(src, &self.info, scale)?;
+        if let Some(profile) = &self.profile {
+            colour::to_srgb(&mut pixels, profile);
+        }
+        Ok(pixels)
     }
 
     /// Makes `job`'s output from an image this original decoded to at least the scale

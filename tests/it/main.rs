@@ -8,6 +8,7 @@ mod common;
 mod backfill;
 mod binary;
 mod coalescing;
+mod colour;
 mod demo;
 mod errors;
 mod events;
