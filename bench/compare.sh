@@ -204,6 +204,12 @@ core = [math.log(ratio(sizer[w['id']]['cpu'], sharp[w['id']]['cpu'])) for w in w
 if len(core) == 6:
     print()
     print(f"**W1–W6 (the original six) geometric mean: {math.exp(sum(core) / 6):.2f}**.")
+if all(i in t for t in (sizer, sharp) for i in ("W11", "W12")):
+    print()
+    print(f"**Colour conversion:** W12 (a Display P3 photo with its ICC profile, converted to sRGB) costs "
+          f"{sizer['W12']['cpu'] / sizer['W11']['cpu']:.2f}x the CPU of W11 (the same photo untagged) in sizer, "
+          f"{sharp['W12']['cpu'] / sharp['W11']['cpu']:.2f}x in sharp (which converts to sRGB by default too). "
+          "W12's SSIM reference is the P3 numbers' luma, so its SSIM is not comparable with the other rows'.")
 print()
 print("Per-round cpu sizer/sharp: " + "; ".join(
     f"{w['id']} " + " ".join(f"{a / b:.2f}" for a, b in zip(sizer.get(w["id"], {}).get("rounds", []), sharp.get(w["id"], {}).get("rounds", [])) if b)
