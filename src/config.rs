@@ -148,6 +148,9 @@ pub struct OutputConfig {
     /// PNG output: `lossless`, or `palette` (at most 256 colours: exact up to that, quantised above;
     /// about a third of the bytes of a photo). Part of every variant key.
     pub png: PngMode,
+    /// Keep an original's embedded ICC profile in its variants (JPEG, PNG, WebP) instead of converting
+    /// the pixels to sRGB; for sites that serve wide gamut on purpose. Part of every variant key.
+    pub keep_profile: bool,
     /// `Cache-Control` of successful image responses.
     pub cache_control: String,
     /// `Cache-Control` of error responses.
@@ -263,6 +266,7 @@ impl Default for OutputConfig {
             auto_format: false,
             auto_formats: vec!["avif".into(), "webp".into()],
             png: PngMode::Lossless,
+            keep_profile: false,
             cache_control: "public, max-age=31536000, immutable".into(),
             error_cache_control: "no-store".into(),
         }

@@ -160,7 +160,7 @@ impl Originals {
         let entry = cache
             .entry(decoded_key)
             .or_try_insert_with(async {
-                self.decode_at(&source, scale, deadline)
+                self.decode_at(&source, scale, job.keep_profile, deadline)
                     .await
                     .map(|p| Entry::Decoded(Arc::new(p)))
             })
@@ -258,13 +258,15 @@ impl Originals {
     ) -> Result<Pixels, VariantError> {
         let scale = source.original.scale_for(job)?;
         Metrics::add(&self.metrics.decodes);
-        self.decode_at(source, scale, deadline).await
+        self.decode_at(source, scale, job.keep_profile, deadline)
+            .await
     }
 
     async fn decode_at(
         &self,
         source: &Arc<Source>,
         scale: Scale,
+        keep_profile: bool,
         deadline: Instant,
     ) -> Result<Pixels, VariantError> {
         if Instant::now() > deadline {
@@ -273,7 +275,7 @@ impl Originals {
         let source = Arc::clone(source);
         let pixels = self
             .pool
-            .run(move || source.original.decode(&source.bytes, scale))
+            .run(move || source.original.decode(&source.bytes, scale, keep_profile))
             .await
             .inspect_err(|e| {
                 if matches!(e, crate::pool::PoolError::Overloaded(_)) {

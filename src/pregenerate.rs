@@ -372,15 +372,13 @@ impl Pregenerator {
         Metrics::add(&self.metrics.original_fetches);
         let jobs: Vec<Job> = todo
             .iter()
-            .map(|Pending { spec, .. }| Job {
-                target: spec.target(self.allow_upscale),
-                background: spec.background,
-                quality: spec.quality,
-                png: spec.png,
-                format: spec.format,
-                max_pixels: self.max_source_pixels,
-                max_output_pixels: self.max_output_pixels,
-                deadline,
+            .map(|Pending { spec, .. }| {
+                spec.job(
+                    self.allow_upscale,
+                    self.max_source_pixels,
+                    self.max_output_pixels,
+                    deadline,
+                )
             })
             .collect();
         let made = self

@@ -32,6 +32,8 @@ pub struct VariantSpec {
     pub quality: u8,
     /// PNG output mode (from configuration).
     pub png: PngMode,
+    /// Keep the original's ICC profile rather than convert to sRGB (from configuration).
+    pub keep_profile: bool,
     pub format: OutputFormat,
     /// Whether the format depended on the request's `Accept` (the response then varies on it).
     pub negotiated: bool,
@@ -70,6 +72,7 @@ pub struct SpecRules {
     pub max_output_pixels: u64,
     pub quality: u8,
     pub png: PngMode,
+    pub keep_profile: bool,
     pub auto_format: bool,
     pub auto_formats: Vec<Format>,
     pub presets: Presets,
@@ -90,6 +93,7 @@ impl SpecRules {
             max_output_pixels: config.limits.max_output_pixels,
             quality: config.output.quality,
             png: config.output.png,
+            keep_profile: config.output.keep_profile,
             auto_format: config.output.auto_format,
             auto_formats: config
                 .output
@@ -226,6 +230,7 @@ impl VariantSpec {
             background: options.background,
             quality,
             png: rules.png,
+            keep_profile: rules.keep_profile,
             format,
             negotiated,
         })
@@ -258,12 +263,36 @@ impl VariantSpec {
         if self.png == PngMode::Palette {
             parts.push("p".into());
         }
+        if self.keep_profile {
+            parts.push("icc".into());
+        }
         let suffix = match self.format {
             OutputFormat::Original => String::new(),
             OutputFormat::Fixed(f) => format!(".{}", f.extension()),
             OutputFormat::Negotiated(f) => format!(".auto-{}", f.extension()),
         };
         format!("{copy_prefix}{}/{}{suffix}", self.source, parts.join("_"))
+    }
+
+    /// The pipeline's job for this variant, under the configured limits.
+    pub fn job(
+        &self,
+        allow_upscale: bool,
+        max_pixels: u64,
+        max_output_pixels: u64,
+        deadline: Option<std::time::Instant>,
+    ) -> crate::pipeline::Job {
+        crate::pipeline::Job {
+            target: self.target(allow_upscale),
+            background: self.background,
+            quality: self.quality,
+            png: self.png,
+            format: self.format,
+            keep_profile: self.keep_profile,
+            max_pixels,
+            max_output_pixels,
+            deadline,
+        }
     }
 
     /// The box and fit for the pipeline.

@@ -16,7 +16,7 @@ use tokio_util::task::TaskTracker;
 use crate::coalesce::Coalescer;
 use crate::config::Config;
 use crate::originals::Originals;
-use crate::pipeline::{self, Format, Job, PipelineError, Timings};
+use crate::pipeline::{self, Format, PipelineError, Timings};
 use crate::pool::{CpuPool, PoolError};
 use crate::spec::VariantSpec;
 use crate::store::{ByteStream, PutOptions, Store, StoreError, StoredObject};
@@ -321,16 +321,12 @@ impl Inner {
 
     async fn compute(&self, spec: &VariantSpec) -> Result<Variant, VariantError> {
         let deadline = Instant::now() + self.timeout;
-        let job = Job {
-            target: spec.target(self.allow_upscale),
-            background: spec.background,
-            quality: spec.quality,
-            png: spec.png,
-            format: spec.format,
-            max_pixels: self.max_source_pixels,
-            max_output_pixels: self.max_output_pixels,
-            deadline: Some(deadline),
-        };
+        let job = spec.job(
+            self.allow_upscale,
+            self.max_source_pixels,
+            self.max_output_pixels,
+            Some(deadline),
+        );
         let prepared = self.originals.prepare(&spec.source, &job, deadline).await?;
         let (source, decoded) = (Arc::clone(&prepared.source), prepared.decoded);
         let encoded = self

@@ -34,6 +34,10 @@ pub struct ResizeArgs {
     /// Write PNG output as an 8-bit palette PNG (lossy above 256 colours), as `output.png = "palette"`.
     #[arg(long)]
     png_palette: bool,
+    /// Keep the input's ICC profile (embedded in JPEG, PNG, WebP) instead of converting to sRGB, as
+    /// `output.keep_profile = true`.
+    #[arg(long)]
+    keep_profile: bool,
 }
 
 pub fn run(args: ResizeArgs) -> Result<(), String> {
@@ -76,6 +80,7 @@ pub fn run(args: ResizeArgs) -> Result<(), String> {
             PngMode::Lossless
         },
         format,
+        keep_profile: args.keep_profile,
         max_pixels: limits.max_source_pixels,
         max_output_pixels: limits.max_output_pixels,
         deadline: None,

@@ -34,16 +34,44 @@ pub fn encode(
     quality: u8,
     png: PngMode,
 ) -> Result<Vec<u8>, PipelineError> {
+    encode_tagged(pixels, format, quality, png, None)
+}
+
+/// Whether `format` can carry an ICC profile as sizer writes it (GIF and AVIF cannot here: callers
+/// convert their pixels to sRGB instead).
+pub fn can_carry_profile(format: Format) -> bool {
+    matches!(format, Format::Jpeg | Format::Png | Format::WebP)
+}
+
+/// As [`encode`], with `profile` (ICC) embedded where [`can_carry_profile`]: JPEG APP2 chunks, PNG
+/// `iCCP`, WebP `ICCP` (through libwebp's mux). For `output.keep_profile`.
+pub fn encode_tagged(
+    pixels: &Pixels,
+    format: Format,
+    quality: u8,
+    png: PngMode,
+    profile: Option<&[u8]>,
+) -> Result<Vec<u8>, PipelineError> {
     match format {
-        Format::Jpeg => encode_jpeg(pixels, quality),
-        Format::WebP => encode_webp(pixels, quality),
-        Format::Png => encode_png(pixels, png),
+        Format::Jpeg => encode_jpeg(pixels, quality, profile),
+        Format::WebP => {
+            let webp = encode_webp(pixels, quality)?;
+            match profile {
+                Some(profile) => webp_with_profile(&webp, profile),
+                None => Ok(webp),
+            }
+        }
+        Format::Png => encode_png(pixels, png, profile),
         Format::Gif => encode_gif(pixels),
         Format::Avif => avif::encode_avif(pixels, quality),
     }
 }
 
-fn encode_jpeg(pixels: &Pixels, quality: u8) -> Result<Vec<u8>, PipelineError> {
+fn encode_jpeg(
+    pixels: &Pixels,
+    quality: u8,
+    profile: Option<&[u8]>,
+) -> Result<Vec<u8>, PipelineError> {
     let rgb;
     let (color, data) = match pixels.layout {
         Layout::Gray => (jpeg_encoder::ColorType::Luma, pixels.data.as_slice()),
@@ -64,6 +92,11 @@ fn encode_jpeg(pixels: &Pixels, quality: u8) -> Result<Vec<u8>, PipelineError> {
     let mut out = Vec::with_capacity(data.len() / 8);
     let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality);
     encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_0);
+    if let Some(profile) = profile {
+        encoder
+            .add_icc_profile(profile)
+            .map_err(|e| PipelineError::Encode(format!("jpeg profile: {e}")))?;
+    }
     encoder
         .encode(data, width, height, color)
         .map_err(|e| PipelineError::Encode(format!("jpeg: {e}")))?;
@@ -86,10 +119,14 @@ fn encode_webp(pixels: &Pixels, quality: u8) -> Result<Vec<u8>, PipelineError> {
     Ok(memory.to_vec())
 }
 
-fn encode_png(pixels: &Pixels, mode: PngMode) -> Result<Vec<u8>, PipelineError> {
+fn encode_png(
+    pixels: &Pixels,
+    mode: PngMode,
+    profile: Option<&[u8]>,
+) -> Result<Vec<u8>, PipelineError> {
     let png_error = |e: &dyn std::fmt::Display| PipelineError::Encode(format!("png: {e}"));
     if mode == PngMode::Palette && pixels.layout != Layout::Gray {
-        return encode_png_palette(pixels).map_err(|e| png_error(&e));
+        return encode_png_palette(pixels, profile).map_err(|e| png_error(&e));
     }
     // An alpha channel that is opaque everywhere carries nothing: a quarter of the raw bytes saved.
     let rgb;
@@ -100,18 +137,26 @@ fn encode_png(pixels: &Pixels, mode: PngMode) -> Result<Vec<u8>, PipelineError> 
         (pixels.layout, pixels.data.as_slice())
     };
     let mut out = Vec::new();
-    let encoder = image::codecs::png::PngEncoder::new_with_quality(
+    let mut encoder = image::codecs::png::PngEncoder::new_with_quality(
         &mut out,
         image::codecs::png::CompressionType::Fast,
         image::codecs::png::FilterType::Adaptive,
     );
+    if let Some(profile) = profile {
+        encoder
+            .set_icc_profile(profile.to_vec())
+            .map_err(|e| png_error(&e))?;
+    }
     encoder
         .write_image(data, pixels.width, pixels.height, color_type(layout))
         .map_err(|e| png_error(&e))?;
     Ok(out)
 }
 
-fn encode_png_palette(pixels: &Pixels) -> Result<Vec<u8>, png::EncodingError> {
+fn encode_png_palette(
+    pixels: &Pixels,
+    profile: Option<&[u8]>,
+) -> Result<Vec<u8>, png::EncodingError> {
     let rgba;
     let data = match pixels.layout {
         Layout::Rgba => pixels.data.as_slice(),
@@ -122,7 +167,9 @@ fn encode_png_palette(pixels: &Pixels) -> Result<Vec<u8>, png::EncodingError> {
     };
     let indexed = palette::quantize(data);
     let mut out = Vec::new();
-    let mut encoder = png::Encoder::new(&mut out, pixels.width, pixels.height);
+    let mut info = png::Info::with_size(pixels.width, pixels.height);
+    info.icc_profile = profile.map(|p| p.to_vec().into());
+    let mut encoder = png::Encoder::with_info(&mut out, info)?;
     encoder.set_color(png::ColorType::Indexed);
     encoder.set_depth(png::BitDepth::Eight);
     encoder.set_palette(
@@ -144,6 +191,49 @@ fn encode_png_palette(pixels: &Pixels) -> Result<Vec<u8>, png::EncodingError> {
     writer.write_image_data(&indexed.indices)?;
     writer.finish()?;
     Ok(out)
+}
+
+/// `webp` (a simple VP8/VP8L file) with an `ICCP` chunk, re-assembled by libwebp's mux (which writes the
+/// VP8X header the chunk needs).
+fn webp_with_profile(webp: &[u8], profile: &[u8]) -> Result<Vec<u8>, PipelineError> {
+    use libwebp_sys as w;
+    let failed = |what: &str| PipelineError::Encode(format!("webp profile: {what}"));
+    // SAFETY: the mux copies what it is given (`copy_data = 1`) and is deleted on every path; the
+    // assembled buffer is libwebp's, copied out and then freed with WebPDataClear.
+    unsafe {
+        let mux = w::WebPMuxNew();
+        if mux.is_null() {
+            return Err(failed("no mux"));
+        }
+        let image = w::WebPData {
+            bytes: webp.as_ptr(),
+            size: webp.len(),
+        };
+        let chunk = w::WebPData {
+            bytes: profile.as_ptr(),
+            size: profile.len(),
+        };
+        let ok = w::WebPMuxError::WEBP_MUX_OK;
+        let result = if w::WebPMuxSetImage(mux, &image, 1) != ok {
+            Err(failed("image"))
+        } else if w::WebPMuxSetChunk(mux, c"ICCP".as_ptr(), &chunk, 1) != ok {
+            Err(failed("chunk"))
+        } else {
+            let mut assembled = w::WebPData {
+                bytes: std::ptr::null(),
+                size: 0,
+            };
+            if w::WebPMuxAssemble(mux, &mut assembled) != ok || assembled.bytes.is_null() {
+                Err(failed("assemble"))
+            } else {
+                let out = std::slice::from_raw_parts(assembled.bytes, assembled.size).to_vec();
+                w::WebPDataClear(&mut assembled);
+                Ok(out)
+            }
+        };
+        w::WebPMuxDelete(mux);
+        result
+    }
 }
 
 fn encode_gif(pixels: &Pixels) -> Result<Vec<u8>, PipelineError> {

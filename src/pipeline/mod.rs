@@ -70,6 +70,8 @@ pub struct Job {
     /// How PNG output is written.
     pub png: PngMode,
     pub format: OutputFormat,
+    /// Keep the original's ICC profile (embedded in the output) instead of converting to sRGB.
+    pub keep_profile: bool,
     /// Largest original accepted, in pixels.
     pub max_pixels: u64,
     /// Largest output accepted, in pixels.
@@ -90,6 +92,7 @@ impl Job {
             quality: 80,
             png: PngMode::Lossless,
             format: OutputFormat::Original,
+            keep_profile: false,
             max_pixels: 100_000_000,
             max_output_pixels: 100_000_000,
             deadline: None,
@@ -245,7 +248,8 @@ pub fn process_many(
     let decoded = if plans.iter().any(Result::is_ok) {
         check(jobs.iter().filter_map(|j| j.deadline).min())?;
         let scale = decode::scale_for(&original.info, need_w, need_h);
-        Some(original.decode(src, scale)?)
+        let keep = jobs.iter().all(|j| j.keep_profile);
+        Some(original.decode(src, scale, keep)?)
     } else {
         None
     };
@@ -305,10 +309,16 @@ impl Original {
         ))
     }
 
-    /// Decodes `src` (the bytes this was inspected from) at `scale`, in sRGB.
-    pub fn decode(&self, src: &[u8], scale: decode::Scale) -> Result<Pixels, PipelineError> {
+    /// Decodes `src` (the bytes this was inspected from) at `scale`: in sRGB, or with `keep_profile` in
+    /// the original's own colour space (see [`Job::keep_profile`]).
+    pub fn decode(
+        &self,
+        src: &[u8],
+        scale: decode::Scale,
+        keep_profile: bool,
+    ) -> Result<Pixels, PipelineError> {
         let mut pixels = decode::decode(src, &self.info, scale)?;
-        if let Some(profile) = &self.profile {
+        if let Some(profile) = self.profile.as_deref().filter(|_| !keep_profile) {
             colour::to_srgb(&mut pixels, profile);
         }
         Ok(pixels)
@@ -413,8 +423,17 @@ fn render(
     if !canvas::has_alpha(format) {
         image = canvas::flatten(image, job.background);
     }
+    // Kept profiles travel in the output where the format can carry one; otherwise sRGB after all.
+    let profile = original.profile.as_deref().filter(|_| job.keep_profile);
+    let profile = match profile {
+        Some(p) if !encode::can_carry_profile(format) => {
+            colour::to_srgb(&mut image, p);
+            None
+        }
+        other => other,
+    };
     let resized_at = Instant::now();
-    let bytes = encode::encode(&image, format, job.quality, job.png)?;
+    let bytes = encode::encode_tagged(&image, format, job.quality, job.png, profile)?;
     Ok(Encoded {
         bytes,
         format,

@@ -54,6 +54,14 @@ fn historical_keys_stay_valid() {
             .variant_key("copy/"),
         "copy/images/x.jpg/w600_q80_p"
     );
+    r.keep_profile = true;
+    assert_eq!(
+        VariantSpec::parse("/w/600/images/x.jpg", &r)
+            .unwrap()
+            .variant_key("copy/"),
+        "copy/images/x.jpg/w600_q80_p_icc",
+        "a kept profile changes the bytes, so the key"
+    );
     assert!(key("/w/300/images/x.jpg").starts_with("copy/images/x.jpg/"));
 }
 

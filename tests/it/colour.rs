@@ -4,7 +4,10 @@
 use crate::common::*;
 use moxcms::{ColorProfile, Layout, TransformOptions};
 
-both_stores!(a_display_p3_original_is_served_in_srgb);
+both_stores!(
+    a_display_p3_original_is_served_in_srgb,
+    keep_profile_serves_the_original_colour_space_tagged,
+);
 
 /// A saturated gradient, width x height, in sRGB.
 fn srgb_gradient(width: u32, height: u32) -> Vec<u8> {
@@ -133,5 +136,44 @@ async fn a_display_p3_original_is_served_in_srgb(backend: Backend) {
             "{format}: untagged ΔE {bad:.2} (the test can fail)"
         );
     }
+    app.stop().await;
+}
+
+async fn keep_profile_serves_the_original_colour_space_tagged(backend: Backend) {
+    let (w, h) = (480, 320);
+    let p3_profile = ColorProfile::new_display_p3().encode().unwrap();
+    let p3 = to_p3(&srgb_gradient(w, h));
+    let store = TestStore::new(backend).await;
+    let tagged = store
+        .put_original("p3.jpg", jpeg(&p3, w, h, Some(&p3_profile)).into())
+        .await;
+    let untagged = store
+        .put_original("p3-untagged.jpg", jpeg(&p3, w, h, None).into())
+        .await;
+    let mut config = test_config();
+    config.output.keep_profile = true;
+    let app = spawn_app(&store, config).await;
+    for (format, name) in [
+        ("", sizer::pipeline::Format::Jpeg),
+        ("f/png/", sizer::pipeline::Format::Png),
+        ("f/webp/", sizer::pipeline::Format::WebP),
+    ] {
+        let res = app.get(&format!("/w/240/{format}{tagged}")).await;
+        assert_eq!(res.status(), 200);
+        let bytes = res.bytes().await.unwrap();
+        let carried = sizer::pipeline::colour::embedded_profile(name, &bytes);
+        assert_eq!(carried.as_deref(), Some(p3_profile.as_slice()), "{format}");
+        let kept = image::load_from_memory(&bytes)
+            .unwrap()
+            .to_rgb8()
+            .into_raw();
+        let numbers = rgb_of(&app, &format!("/w/240/{format}{untagged}")).await;
+        assert!(
+            mean_delta_e(&kept, &numbers) < 1.5,
+            "{format}: the P3 numbers, tagged"
+        );
+    }
+    // Its own key: the two modes never share a stored variant.
+    wait_for_object(&store, &format!("copy/{tagged}/w240_q80_icc")).await;
     app.stop().await;
 }

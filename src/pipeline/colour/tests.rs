@@ -240,3 +240,58 @@ fn strip_app2(jpeg: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&jpeg[at..]);
     out
 }
+
+#[test]
+fn keeping_the_profile_embeds_it_where_the_format_can_and_converts_elsewhere() {
+    let srgb = srgb_image(320, 240);
+    let p3 = Pixels {
+        data: srgb_to_p3(&srgb.data),
+        ..srgb.clone()
+    };
+    let profile = p3_profile();
+    let tagged = tagged_jpeg(&p3, &profile);
+    let mut job = Job::width(160);
+    job.keep_profile = true;
+    let decode = |bytes: &[u8]| image::load_from_memory(bytes).unwrap().to_rgb8().into_raw();
+    // What the P3 numbers look like at 160 wide, untouched, and what sRGB looks like.
+    let p3_small = decode(
+        &process(&strip_app2(&tagged), &Job::width(160))
+            .unwrap()
+            .bytes,
+    );
+    let srgb_small = decode(&process(&tagged, &Job::width(160)).unwrap().bytes);
+    let mean = |a: &[u8], b: &[u8]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| f64::from(x.abs_diff(*y)))
+            .sum::<f64>()
+            / a.len() as f64
+    };
+    for format in [Format::Jpeg, Format::Png, Format::WebP] {
+        job.format = crate::pipeline::OutputFormat::Fixed(format);
+        let out = process(&tagged, &job).unwrap().bytes;
+        assert_eq!(
+            embedded_profile(format, &out).as_deref(),
+            Some(profile.as_slice()),
+            "{format:?} carries the profile"
+        );
+        let kept = decode(&out);
+        assert!(
+            mean(&kept, &p3_small) < 3.0,
+            "{format:?}: the P3 numbers are kept"
+        );
+    }
+    for format in [Format::Gif, Format::Avif] {
+        job.format = crate::pipeline::OutputFormat::Fixed(format);
+        let out = process(&tagged, &job).unwrap().bytes;
+        assert_eq!(embedded_profile(format, &out), None);
+        if format == Format::Gif {
+            // GIF cannot carry it: converted to sRGB instead (palette quantisation adds its own error).
+            let gif = decode(&out);
+            assert!(
+                mean(&gif, &srgb_small) < mean(&gif, &p3_small),
+                "{format:?}"
+            );
+        }
+    }
+}
