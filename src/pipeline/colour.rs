@@ -36,6 +36,11 @@ pub fn embedded_profile(format: Format, src: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
+/// The colour space a profile describes (`RGB `, `CMYK`, `GRAY`, ...), from its header.
+pub fn profile_space(profile: &[u8]) -> Option<[u8; 4]> {
+    profile.get(16..20)?.try_into().ok()
+}
+
 /// Converts `pixels` (RGB or RGBA, 8 bits, in the space of `profile`) to sRGB in place. Returns whether
 /// anything changed (false for grey images, sRGB profiles and profiles that cannot be used).
 pub fn to_srgb(pixels: &mut Pixels, profile: &[u8]) -> bool {
@@ -44,7 +49,7 @@ pub fn to_srgb(pixels: &mut Pixels, profile: &[u8]) -> bool {
         Layout::Rgba => CmsLayout::Rgba,
         Layout::Gray => return false,
     };
-    let Some(transform) = transform_for(profile, layout) else {
+    let Some(transform) = transform_for(profile, layout, layout) else {
         return false;
     };
     let mut out = vec![0u8; pixels.data.len()];
@@ -56,20 +61,21 @@ pub fn to_srgb(pixels: &mut Pixels, profile: &[u8]) -> bool {
     true
 }
 
-/// The cached transform from `profile` to sRGB for `layout`; `None` for sRGB-equivalent or unusable
-/// profiles.
-fn transform_for(
+/// A cached transform from `profile` (pixels in `from`) to sRGB (pixels in `to`); `None` for unusable
+/// profiles, and for sRGB-equivalent ones when the layouts are the same.
+pub(crate) fn transform_for(
     profile: &[u8],
-    layout: CmsLayout,
+    from: CmsLayout,
+    to: CmsLayout,
 ) -> Option<Arc<dyn TransformExecutor<u8> + Send + Sync>> {
     type Cached = Option<Arc<dyn TransformExecutor<u8> + Send + Sync>>;
-    static CACHE: OnceLock<Mutex<HashMap<(u64, u8), Cached>>> = OnceLock::new();
-    let key = (xxhash_rust::xxh3::xxh3_64(profile), layout as u8);
+    static CACHE: OnceLock<Mutex<HashMap<(u64, u8, u8), Cached>>> = OnceLock::new();
+    let key = (xxhash_rust::xxh3::xxh3_64(profile), from as u8, to as u8);
     let cache = CACHE.get_or_init(Mutex::default);
     if let Some(found) = cache.lock().ok()?.get(&key) {
         return found.clone();
     }
-    let built = build(profile, layout);
+    let built = build(profile, from, to);
     if let Ok(mut cache) = cache.lock() {
         if cache.len() >= CACHED_TRANSFORMS {
             cache.clear();
@@ -81,7 +87,8 @@ fn transform_for(
 
 fn build(
     profile: &[u8],
-    layout: CmsLayout,
+    from: CmsLayout,
+    to: CmsLayout,
 ) -> Option<Arc<dyn TransformExecutor<u8> + Send + Sync>> {
     let source = match ColorProfile::new_from_slice(profile) {
         Ok(source) => source,
@@ -91,9 +98,9 @@ fn build(
         }
     };
     let transform = match source.create_transform_8bit(
-        layout,
+        from,
         &ColorProfile::new_srgb(),
-        layout,
+        to,
         TransformOptions::default(),
     ) {
         Ok(transform) => transform,
@@ -102,7 +109,7 @@ fn build(
             return None;
         }
     };
-    (!is_identity(transform.as_ref(), layout)).then_some(transform)
+    (from != to || !is_identity(transform.as_ref(), from)).then_some(transform)
 }
 
 /// Whether a transform leaves colours as they are (an sRGB profile by another name): a grid of test

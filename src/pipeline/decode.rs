@@ -59,8 +59,15 @@ pub fn scale_for(info: &ImageInfo, target_w: u32, target_h: u32) -> Scale {
     }
 }
 
-/// Decodes `src` at `scale` (see [`scale_for`]), in the stored frame.
-pub fn decode(src: &[u8], info: &ImageInfo, scale: Scale) -> Result<Pixels, PipelineError> {
+/// Decodes `src` at `scale` (see [`scale_for`]), in the stored frame. `profile` is the image's embedded
+/// ICC profile: a CMYK JPEG is converted to sRGB here, through it when it is a CMYK profile (RGB images
+/// are converted by the caller, see `colour`).
+pub fn decode(
+    src: &[u8],
+    info: &ImageInfo,
+    scale: Scale,
+    profile: Option<&[u8]>,
+) -> Result<Pixels, PipelineError> {
     match info.format {
         Format::Jpeg => decode_jpeg(
             src,
@@ -68,6 +75,7 @@ pub fn decode(src: &[u8], info: &ImageInfo, scale: Scale) -> Result<Pixels, Pipe
                 Scale::Eighths(n) => n.clamp(1, 8),
                 _ => 8,
             },
+            profile,
         ),
         Format::Png => decode_with_image(src, image::ImageFormat::Png),
         Format::WebP => decode_webp(
@@ -97,7 +105,7 @@ pub fn jpeg_scale_numerator(src_w: u32, src_h: u32, target_w: u32, target_h: u32
         .unwrap_or(8)
 }
 
-fn decode_jpeg(src: &[u8], numerator: u8) -> Result<Pixels, PipelineError> {
+fn decode_jpeg(src: &[u8], numerator: u8, profile: Option<&[u8]>) -> Result<Pixels, PipelineError> {
     // libjpeg reports errors by unwinding out of the C code (the mozjpeg crate's contract).
     let result = catch_unwind(AssertUnwindSafe(|| -> Result<Pixels, PipelineError> {
         if numerator == 1 {
@@ -110,15 +118,18 @@ fn decode_jpeg(src: &[u8], numerator: u8) -> Result<Pixels, PipelineError> {
             .from_mem(src)
             .map_err(undecodable)?;
         decoder.scale(numerator);
+        let cmyk = matches!(
+            decoder.color_space(),
+            ColorSpace::JCS_CMYK | ColorSpace::JCS_YCCK
+        );
         let layout = match decoder.color_space() {
             ColorSpace::JCS_GRAYSCALE => Layout::Gray,
-            ColorSpace::JCS_CMYK | ColorSpace::JCS_YCCK => {
-                return Err(PipelineError::UnsupportedVariant("CMYK JPEG".into()));
-            }
             _ => Layout::Rgb,
         };
-        let mut started = match layout {
-            Layout::Gray => decoder.grayscale(),
+        let mut started = match decoder.color_space() {
+            ColorSpace::JCS_GRAYSCALE => decoder.grayscale(),
+            // libjpeg turns YCCK into CMYK; the rest is ours (see `cmyk`).
+            _ if cmyk => decoder.to_colorspace(ColorSpace::JCS_CMYK),
             _ => decoder.rgb(),
         }
         .map_err(undecodable)?;
@@ -128,11 +139,17 @@ fn decode_jpeg(src: &[u8], numerator: u8) -> Result<Pixels, PipelineError> {
         let (Ok(width), Ok(height)) = (u32::try_from(width), u32::try_from(height)) else {
             return Err(PipelineError::Undecodable("dimensions out of range".into()));
         };
-        if data.len() != width as usize * height as usize * layout.channels() {
+        let channels = if cmyk { 4 } else { layout.channels() };
+        if data.len() != width as usize * height as usize * channels {
             return Err(PipelineError::Undecodable(
                 "fewer scanlines than the header announced".into(),
             ));
         }
+        let data = if cmyk {
+            super::cmyk::to_rgb(data, super::cmyk::adobe_inverted(src), profile)
+        } else {
+            data
+        };
         Ok(Pixels {
             width,
             height,
@@ -490,12 +507,14 @@ mod tests {
         let cut = &src[..src.len() * 6 / 10];
         let info = crate::pipeline::probe::probe(&src).unwrap();
         assert_eq!(
-            decode(cut, &info, scale_for(&info, 80, 60)).unwrap().width,
+            decode(cut, &info, scale_for(&info, 80, 60), None)
+                .unwrap()
+                .width,
             80
         );
         // ... and is refused as soon as a larger scale needs the AC coefficients it lacks.
         assert!(matches!(
-            decode(cut, &info, scale_for(&info, 160, 120)),
+            decode(cut, &info, scale_for(&info, 160, 120), None),
             Err(PipelineError::Undecodable(_))
         ));
     }
@@ -507,7 +526,7 @@ mod tests {
         // Keep the headers and a sliver of the first scan only.
         let cut = &src[..src.len() / 20];
         assert!(matches!(
-            decode(cut, &info, scale_for(&info, 80, 60)),
+            decode(cut, &info, scale_for(&info, 80, 60), None),
             Err(PipelineError::Undecodable(_))
         ));
     }
@@ -523,14 +542,14 @@ mod tests {
         let bytes = crate::pipeline::flat_image(Format::WebP, 64, 64, 120);
         let info = crate::pipeline::probe::probe(&bytes).unwrap();
         assert_eq!(
-            decode(&bytes, &info, scale_for(&info, 32, 32))
+            decode(&bytes, &info, scale_for(&info, 32, 32), None)
                 .unwrap()
                 .width,
             64
         );
         let cut = &bytes[..bytes.len() / 2];
         assert!(matches!(
-            decode(cut, &info, scale_for(&info, 32, 32)),
+            decode(cut, &info, scale_for(&info, 32, 32), None),
             Err(PipelineError::Undecodable(_))
         ));
     }

@@ -12,6 +12,7 @@
 pub mod animation;
 pub mod avif;
 pub mod canvas;
+pub mod cmyk;
 pub mod colour;
 pub mod decode;
 pub mod encode;
@@ -317,11 +318,19 @@ impl Original {
         scale: decode::Scale,
         keep_profile: bool,
     ) -> Result<Pixels, PipelineError> {
-        let mut pixels = decode::decode(src, &self.info, scale)?;
-        if let Some(profile) = self.profile.as_deref().filter(|_| !keep_profile) {
+        let mut pixels = decode::decode(src, &self.info, scale, self.profile.as_deref())?;
+        if let Some(profile) = self.rgb_profile().filter(|_| !keep_profile) {
             colour::to_srgb(&mut pixels, profile);
         }
         Ok(pixels)
+    }
+
+    /// The embedded profile when it describes RGB data (a CMYK JPEG's profile is applied while decoding,
+    /// and its pixels are sRGB from then on).
+    pub fn rgb_profile(&self) -> Option<&[u8]> {
+        self.profile
+            .as_deref()
+            .filter(|p| colour::profile_space(p) == Some(*b"RGB "))
     }
 
     /// Makes `job`'s output from an image this original decoded to at least the scale
@@ -424,7 +433,7 @@ fn render(
         image = canvas::flatten(image, job.background);
     }
     // Kept profiles travel in the output where the format can carry one; otherwise sRGB after all.
-    let profile = original.profile.as_deref().filter(|_| job.keep_profile);
+    let profile = original.rgb_profile().filter(|_| job.keep_profile);
     let profile = match profile {
         Some(p) if !encode::can_carry_profile(format) => {
             colour::to_srgb(&mut image, p);

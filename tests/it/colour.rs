@@ -7,6 +7,7 @@ use moxcms::{ColorProfile, Layout, TransformOptions};
 both_stores!(
     a_display_p3_original_is_served_in_srgb,
     keep_profile_serves_the_original_colour_space_tagged,
+    cmyk_and_ycck_jpegs_are_served_right_side_up,
 );
 
 /// A saturated gradient, width x height, in sRGB.
@@ -175,5 +176,53 @@ async fn keep_profile_serves_the_original_colour_space_tagged(backend: Backend) 
     }
     // Its own key: the two modes never share a stored variant.
     wait_for_object(&store, &format!("copy/{tagged}/w240_q80_icc")).await;
+    app.stop().await;
+}
+
+/// A CMYK JPEG of two patches, cyan then paper white, stored Adobe-style (inverted, APP14 written by
+/// libjpeg) in the JPEG colour space `space`.
+fn adobe_cmyk_jpeg(space: mozjpeg::ColorSpace) -> Vec<u8> {
+    let (w, h) = (64usize, 32usize);
+    let data: Vec<u8> = (0..w * h)
+        .flat_map(|i| {
+            let ink = if i % w < w / 2 {
+                [255, 0, 0, 0]
+            } else {
+                [0, 0, 0, 0]
+            };
+            ink.map(|v: u8| 255 - v)
+        })
+        .collect();
+    let mut compress = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_CMYK);
+    compress.set_size(w, h);
+    compress.set_color_space(space);
+    compress.set_quality(95.0);
+    let mut started = compress.start_compress(Vec::new()).unwrap();
+    started.write_scanlines(&data).unwrap();
+    started.finish().unwrap()
+}
+
+async fn cmyk_and_ycck_jpegs_are_served_right_side_up(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let app = spawn_app(&store, test_config()).await;
+    for (name, space) in [
+        ("cmyk.jpg", mozjpeg::ColorSpace::JCS_CMYK),
+        ("ycck.jpg", mozjpeg::ColorSpace::JCS_YCCK),
+    ] {
+        let key = store
+            .put_original(name, adobe_cmyk_jpeg(space).into())
+            .await;
+        let rgb = rgb_of(&app, &format!("/w/32/f/png/{key}")).await;
+        let pixel = |x: usize, y: usize| &rgb[(y * 32 + x) * 3..(y * 32 + x) * 3 + 3];
+        let (cyan, white) = (pixel(6, 8), pixel(26, 8));
+        assert!(
+            cyan[0] < 30 && cyan[1] > 225 && cyan[2] > 225,
+            "{name}: cyan {cyan:?}"
+        );
+        assert!(
+            white.iter().all(|&v| v > 225),
+            "{name}: paper {white:?}, not a negative"
+        );
+    }
     app.stop().await;
 }
