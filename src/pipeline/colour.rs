@@ -68,8 +68,10 @@ pub(crate) fn transform_for(
     from: CmsLayout,
     to: CmsLayout,
 ) -> Option<Arc<dyn TransformExecutor<u8> + Send + Sync>> {
+    /// (profile hash, source layout, destination layout).
+    type Key = (u64, u8, u8);
     type Cached = Option<Arc<dyn TransformExecutor<u8> + Send + Sync>>;
-    static CACHE: OnceLock<Mutex<HashMap<(u64, u8, u8), Cached>>> = OnceLock::new();
+    static CACHE: OnceLock<Mutex<HashMap<Key, Cached>>> = OnceLock::new();
     let key = (xxhash_rust::xxh3::xxh3_64(profile), from as u8, to as u8);
     let cache = CACHE.get_or_init(Mutex::default);
     if let Some(found) = cache.lock().ok()?.get(&key) {
