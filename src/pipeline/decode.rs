@@ -4,8 +4,9 @@
 //! held. PNG, GIF (first frame) and animated WebP (first frame) go through the `image` crate. AVIF
 //! originals are refused (`UnsupportedVariant`, HTTP 415): sizer writes AVIF but has no AV1 decoder.
 //!
-//! Corrupt data is an error, never grey pixels: libjpeg's warnings (a truncated file, a corrupt segment)
-//! abort the decode, as sharp does by default.
+//! Corrupt data is an error, never grey pixels: libjpeg's warnings about missing or damaged data (a
+//! truncated file, a corrupt segment) abort the decode, as sharp does by default; warnings about complete
+//! but oddly framed data (stray bytes before a marker) do not (see `is_benign_warning`).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -278,9 +279,27 @@ unsafe extern "C-unwind" fn unwind_on_warning(
     level: std::os::raw::c_int,
 ) {
     // level < 0 is a warning ("corrupt data", "premature end of data"); >= 0 are trace messages.
-    if level < 0 {
+    // SAFETY: `err` points at the error manager we installed.
+    let code = unsafe { cinfo.err.as_ref() }.map_or(-1, |e| e.msg_code);
+    if level < 0 && !is_benign_warning(code) {
         std::panic::resume_unwind(Box::new(libjpeg_message(cinfo)));
     }
+}
+
+/// libjpeg warnings about data that is complete but oddly framed, which every browser shows: stray bytes
+/// between segments or before the end marker (cameras, scanners and MJPEG frames write them), an unknown
+/// JFIF revision or Adobe transform code, a malformed ICC marker (profiles are read by `colour`, which
+/// ignores a bad one). Every other warning means data is missing or damaged (premature end of file or of
+/// a segment, a bad Huffman or arithmetic code, a broken progression) and stays an error: a truncated
+/// file must never become a half-grey variant a CDN keeps for a year.
+fn is_benign_warning(code: mozjpeg_sys::J_MESSAGE_CODE) -> bool {
+    matches!(
+        code,
+        mozjpeg_sys::JWRN_EXTRANEOUS_DATA
+            | mozjpeg_sys::JWRN_JFIF_MAJOR
+            | mozjpeg_sys::JWRN_ADOBE_XFORM
+            | mozjpeg_sys::JWRN_BOGUS_ICC
+    )
 }
 
 fn libjpeg_message(cinfo: &mut mozjpeg_sys::jpeg_common_struct) -> String {
@@ -527,6 +546,54 @@ mod tests {
         let cut = &src[..src.len() / 20];
         assert!(matches!(
             decode(cut, &info, scale_for(&info, 80, 60), None),
+            Err(PipelineError::Undecodable(_))
+        ));
+    }
+
+    /// A baseline JPEG of a gradient.
+    fn baseline_jpeg(width: usize, height: usize) -> Vec<u8> {
+        let data: Vec<u8> = (0..width * height)
+            .flat_map(|i| [(i % width * 255 / width) as u8, 120, (i / width) as u8])
+            .collect();
+        let mut compress = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
+        compress.set_size(width, height);
+        compress.set_quality(85.0);
+        let mut started = compress.start_compress(Vec::new()).unwrap();
+        started.write_scanlines(&data).unwrap();
+        started.finish().unwrap()
+    }
+
+    /// The offset of the first occurrence of marker `m` (0xFF m).
+    fn marker_at(jpeg: &[u8], m: u8) -> usize {
+        jpeg.windows(2).position(|w| w == [0xFF, m]).unwrap()
+    }
+
+    #[test]
+    fn stray_bytes_between_segments_are_served_but_missing_data_is_not() {
+        let src = baseline_jpeg(320, 240);
+        let info = crate::pipeline::probe::probe(&src).unwrap();
+        let decodes = |bytes: &[u8]| decode(bytes, &info, Scale::Eighths(8), None);
+        // Padding before the quantisation tables and before the end marker, as cameras write it.
+        let mut padded = src.clone();
+        let eoi = padded.len() - 2;
+        padded.splice(eoi..eoi, [0u8, 0, 0, 0x17]);
+        let dqt = marker_at(&padded, 0xDB);
+        padded.splice(dqt..dqt, [0u8; 5]);
+        let pixels = decodes(&padded).expect("complete but oddly framed data is served");
+        assert_eq!((pixels.width, pixels.height), (320, 240));
+        assert_eq!(pixels.data, decodes(&src).unwrap().data, "same pixels");
+        // Missing data stays an error: the scan cut short, or its entropy-coded data damaged.
+        assert!(matches!(
+            decodes(&src[..src.len() * 3 / 4]),
+            Err(PipelineError::Undecodable(_))
+        ));
+        let mut damaged = src.clone();
+        let sos = marker_at(&damaged, 0xDA);
+        for b in &mut damaged[sos + 40..sos + 400] {
+            *b = 0xFF ^ *b;
+        }
+        assert!(matches!(
+            decodes(&damaged),
             Err(PipelineError::Undecodable(_))
         ));
     }
