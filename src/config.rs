@@ -151,6 +151,9 @@ pub struct OutputConfig {
     /// Keep an original's embedded ICC profile in its variants (JPEG, PNG, WebP) instead of converting
     /// the pixels to sRGB; for sites that serve wide gamut on purpose. Part of every variant key.
     pub keep_profile: bool,
+    /// Copy the original's EXIF `Artist` and `Copyright` fields (and nothing else) into JPEG, PNG and
+    /// WebP variants. Part of every variant key.
+    pub keep_copyright: bool,
     /// `Cache-Control` of successful image responses.
     pub cache_control: String,
     /// `Cache-Control` of error responses.
@@ -267,6 +270,7 @@ impl Default for OutputConfig {
             auto_formats: vec!["avif".into(), "webp".into()],
             png: PngMode::Lossless,
             keep_profile: false,
+            keep_copyright: false,
             cache_control: "public, max-age=31536000, immutable".into(),
             error_cache_control: "no-store".into(),
         }

@@ -34,6 +34,8 @@ pub struct VariantSpec {
     pub png: PngMode,
     /// Keep the original's ICC profile rather than convert to sRGB (from configuration).
     pub keep_profile: bool,
+    /// Copy the original's EXIF credits (from configuration).
+    pub keep_credits: bool,
     pub format: OutputFormat,
     /// Whether the format depended on the request's `Accept` (the response then varies on it).
     pub negotiated: bool,
@@ -73,6 +75,7 @@ pub struct SpecRules {
     pub quality: u8,
     pub png: PngMode,
     pub keep_profile: bool,
+    pub keep_credits: bool,
     pub auto_format: bool,
     pub auto_formats: Vec<Format>,
     pub presets: Presets,
@@ -94,6 +97,7 @@ impl SpecRules {
             quality: config.output.quality,
             png: config.output.png,
             keep_profile: config.output.keep_profile,
+            keep_credits: config.output.keep_copyright,
             auto_format: config.output.auto_format,
             auto_formats: config
                 .output
@@ -231,6 +235,7 @@ impl VariantSpec {
             quality,
             png: rules.png,
             keep_profile: rules.keep_profile,
+            keep_credits: rules.keep_credits,
             format,
             negotiated,
         })
@@ -266,6 +271,9 @@ impl VariantSpec {
         if self.keep_profile {
             parts.push("icc".into());
         }
+        if self.keep_credits {
+            parts.push("cr".into());
+        }
         let suffix = match self.format {
             OutputFormat::Original => String::new(),
             OutputFormat::Fixed(f) => format!(".{}", f.extension()),
@@ -289,6 +297,7 @@ impl VariantSpec {
             png: self.png,
             format: self.format,
             keep_profile: self.keep_profile,
+            keep_credits: self.keep_credits,
             max_pixels,
             max_output_pixels,
             deadline,

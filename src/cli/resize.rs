@@ -38,6 +38,9 @@ pub struct ResizeArgs {
     /// `output.keep_profile = true`.
     #[arg(long)]
     keep_profile: bool,
+    /// Copy the input's EXIF Artist and Copyright (nothing else), as `output.keep_copyright = true`.
+    #[arg(long)]
+    keep_copyright: bool,
 }
 
 pub fn run(args: ResizeArgs) -> Result<(), String> {
@@ -81,6 +84,7 @@ pub fn run(args: ResizeArgs) -> Result<(), String> {
         },
         format,
         keep_profile: args.keep_profile,
+        keep_credits: args.keep_copyright,
         max_pixels: limits.max_source_pixels,
         max_output_pixels: limits.max_output_pixels,
         deadline: None,

@@ -34,7 +34,16 @@ pub fn encode(
     quality: u8,
     png: PngMode,
 ) -> Result<Vec<u8>, PipelineError> {
-    encode_tagged(pixels, format, quality, png, None)
+    encode_tagged(pixels, format, quality, png, Carried::default())
+}
+
+/// Metadata written into an output, when the configuration asks for it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Carried<'a> {
+    /// An ICC profile (`output.keep_profile`).
+    pub profile: Option<&'a [u8]>,
+    /// A TIFF-structured EXIF block (`output.keep_copyright`: the credits only).
+    pub exif: Option<&'a [u8]>,
 }
 
 /// Whether `format` can carry an ICC profile as sizer writes it (GIF and AVIF cannot here: callers
@@ -43,25 +52,25 @@ pub fn can_carry_profile(format: Format) -> bool {
     matches!(format, Format::Jpeg | Format::Png | Format::WebP)
 }
 
-/// As [`encode`], with `profile` (ICC) embedded where [`can_carry_profile`]: JPEG APP2 chunks, PNG
-/// `iCCP`, WebP `ICCP` (through libwebp's mux). For `output.keep_profile`.
+/// As [`encode`], with `carried` metadata embedded where [`can_carry_profile`]: JPEG (APP2 ICC chunks,
+/// APP1 EXIF), PNG (`iCCP`, `eXIf`), WebP (`ICCP`, `EXIF`, through libwebp's mux). GIF and AVIF carry none.
 pub fn encode_tagged(
     pixels: &Pixels,
     format: Format,
     quality: u8,
     png: PngMode,
-    profile: Option<&[u8]>,
+    carried: Carried<'_>,
 ) -> Result<Vec<u8>, PipelineError> {
     match format {
-        Format::Jpeg => encode_jpeg(pixels, quality, profile),
+        Format::Jpeg => encode_jpeg(pixels, quality, carried),
         Format::WebP => {
             let webp = encode_webp(pixels, quality)?;
-            match profile {
-                Some(profile) => webp_with_profile(&webp, profile),
-                None => Ok(webp),
+            if carried.profile.is_none() && carried.exif.is_none() {
+                return Ok(webp);
             }
+            webp_with_chunks(&webp, carried)
         }
-        Format::Png => encode_png(pixels, png, profile),
+        Format::Png => encode_png(pixels, png, carried),
         Format::Gif => encode_gif(pixels),
         Format::Avif => avif::encode_avif(pixels, quality),
     }
@@ -70,7 +79,7 @@ pub fn encode_tagged(
 fn encode_jpeg(
     pixels: &Pixels,
     quality: u8,
-    profile: Option<&[u8]>,
+    carried: Carried<'_>,
 ) -> Result<Vec<u8>, PipelineError> {
     let rgb;
     let (color, data) = match pixels.layout {
@@ -92,10 +101,17 @@ fn encode_jpeg(
     let mut out = Vec::with_capacity(data.len() / 8);
     let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality);
     encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_0);
-    if let Some(profile) = profile {
+    if let Some(profile) = carried.profile {
         encoder
             .add_icc_profile(profile)
             .map_err(|e| PipelineError::Encode(format!("jpeg profile: {e}")))?;
+    }
+    if let Some(exif) = carried.exif {
+        let mut app1 = b"Exif\0\0".to_vec();
+        app1.extend_from_slice(exif);
+        encoder
+            .add_app_segment(1, app1)
+            .map_err(|e| PipelineError::Encode(format!("jpeg exif: {e}")))?;
     }
     encoder
         .encode(data, width, height, color)
@@ -122,11 +138,11 @@ fn encode_webp(pixels: &Pixels, quality: u8) -> Result<Vec<u8>, PipelineError> {
 fn encode_png(
     pixels: &Pixels,
     mode: PngMode,
-    profile: Option<&[u8]>,
+    carried: Carried<'_>,
 ) -> Result<Vec<u8>, PipelineError> {
     let png_error = |e: &dyn std::fmt::Display| PipelineError::Encode(format!("png: {e}"));
     if mode == PngMode::Palette && pixels.layout != Layout::Gray {
-        return encode_png_palette(pixels, profile).map_err(|e| png_error(&e));
+        return encode_png_palette(pixels, carried).map_err(|e| png_error(&e));
     }
     // An alpha channel that is opaque everywhere carries nothing: a quarter of the raw bytes saved.
     let rgb;
@@ -142,9 +158,14 @@ fn encode_png(
         image::codecs::png::CompressionType::Fast,
         image::codecs::png::FilterType::Adaptive,
     );
-    if let Some(profile) = profile {
+    if let Some(profile) = carried.profile {
         encoder
             .set_icc_profile(profile.to_vec())
+            .map_err(|e| png_error(&e))?;
+    }
+    if let Some(exif) = carried.exif {
+        encoder
+            .set_exif_metadata(exif.to_vec())
             .map_err(|e| png_error(&e))?;
     }
     encoder
@@ -155,7 +176,7 @@ fn encode_png(
 
 fn encode_png_palette(
     pixels: &Pixels,
-    profile: Option<&[u8]>,
+    carried: Carried<'_>,
 ) -> Result<Vec<u8>, png::EncodingError> {
     let rgba;
     let data = match pixels.layout {
@@ -168,7 +189,8 @@ fn encode_png_palette(
     let indexed = palette::quantize(data);
     let mut out = Vec::new();
     let mut info = png::Info::with_size(pixels.width, pixels.height);
-    info.icc_profile = profile.map(|p| p.to_vec().into());
+    info.icc_profile = carried.profile.map(|p| p.to_vec().into());
+    info.exif_metadata = carried.exif.map(|e| e.to_vec().into());
     let mut encoder = png::Encoder::with_info(&mut out, info)?;
     encoder.set_color(png::ColorType::Indexed);
     encoder.set_depth(png::BitDepth::Eight);
@@ -193,9 +215,9 @@ fn encode_png_palette(
     Ok(out)
 }
 
-/// `webp` (a simple VP8/VP8L file) with an `ICCP` chunk, re-assembled by libwebp's mux (which writes the
-/// VP8X header the chunk needs).
-fn webp_with_profile(webp: &[u8], profile: &[u8]) -> Result<Vec<u8>, PipelineError> {
+/// `webp` (a simple VP8/VP8L file) with `ICCP` and `EXIF` chunks, re-assembled by libwebp's mux (which
+/// writes the VP8X header the chunks need).
+fn webp_with_chunks(webp: &[u8], carried: Carried<'_>) -> Result<Vec<u8>, PipelineError> {
     use libwebp_sys as w;
     let failed = |what: &str| PipelineError::Encode(format!("webp profile: {what}"));
     // SAFETY: the mux copies what it is given (`copy_data = 1`) and is deleted on every path; the
@@ -209,14 +231,17 @@ fn webp_with_profile(webp: &[u8], profile: &[u8]) -> Result<Vec<u8>, PipelineErr
             bytes: webp.as_ptr(),
             size: webp.len(),
         };
-        let chunk = w::WebPData {
-            bytes: profile.as_ptr(),
-            size: profile.len(),
+        let data = |bytes: &[u8]| w::WebPData {
+            bytes: bytes.as_ptr(),
+            size: bytes.len(),
         };
         let ok = w::WebPMuxError::WEBP_MUX_OK;
+        let set = |fourcc: &std::ffi::CStr, bytes: Option<&[u8]>| {
+            bytes.is_none_or(|b| w::WebPMuxSetChunk(mux, fourcc.as_ptr(), &data(b), 1) == ok)
+        };
         let result = if w::WebPMuxSetImage(mux, &image, 1) != ok {
             Err(failed("image"))
-        } else if w::WebPMuxSetChunk(mux, c"ICCP".as_ptr(), &chunk, 1) != ok {
+        } else if !set(c"ICCP", carried.profile) || !set(c"EXIF", carried.exif) {
             Err(failed("chunk"))
         } else {
             let mut assembled = w::WebPData {

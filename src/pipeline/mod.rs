@@ -17,6 +17,7 @@ pub mod colour;
 pub mod decode;
 pub mod encode;
 pub mod geometry;
+pub mod metadata;
 pub mod orient;
 pub mod palette;
 pub mod probe;
@@ -73,6 +74,8 @@ pub struct Job {
     pub format: OutputFormat,
     /// Keep the original's ICC profile (embedded in the output) instead of converting to sRGB.
     pub keep_profile: bool,
+    /// Copy the original's EXIF `Artist` and `Copyright` (nothing else) into the output.
+    pub keep_credits: bool,
     /// Largest original accepted, in pixels.
     pub max_pixels: u64,
     /// Largest output accepted, in pixels.
@@ -94,6 +97,7 @@ impl Job {
             png: PngMode::Lossless,
             format: OutputFormat::Original,
             keep_profile: false,
+            keep_credits: false,
             max_pixels: 100_000_000,
             max_output_pixels: 100_000_000,
             deadline: None,
@@ -277,6 +281,8 @@ pub struct Original {
     pub animated: bool,
     /// Its embedded ICC profile: decoded pixels are converted from it to sRGB (see [`colour`]).
     pub profile: Option<std::sync::Arc<[u8]>>,
+    /// Its EXIF credit fields, for `output.keep_copyright` (see [`metadata`]).
+    pub credits: Option<metadata::Credits>,
 }
 
 impl Original {
@@ -296,6 +302,7 @@ impl Original {
             info,
             animated: animation::is_animated(info.format, src),
             profile: colour::embedded_profile(info.format, src).map(Into::into),
+            credits: metadata::credits(src),
         })
     }
 
@@ -441,8 +448,17 @@ fn render(
         }
         other => other,
     };
+    let exif = original
+        .credits
+        .as_ref()
+        .filter(|_| job.keep_credits)
+        .and_then(metadata::exif_block);
     let resized_at = Instant::now();
-    let bytes = encode::encode_tagged(&image, format, job.quality, job.png, profile)?;
+    let carried = encode::Carried {
+        profile,
+        exif: exif.as_deref(),
+    };
+    let bytes = encode::encode_tagged(&image, format, job.quality, job.png, carried)?;
     Ok(Encoded {
         bytes,
         format,

@@ -219,3 +219,88 @@ async fn location_and_other_metadata_never_reach_a_variant() {
     }
     app.stop().await;
 }
+
+/// `jpeg` with an EXIF block a camera would write: the credits, and a GPS position beside them.
+fn jpeg_with_credits(jpeg: &[u8]) -> Vec<u8> {
+    let ascii = |tag, ifd_num, text: &str| exif::Field {
+        tag,
+        ifd_num,
+        value: exif::Value::Ascii(vec![text.as_bytes().to_vec()]),
+    };
+    let fields = [
+        ascii(exif::Tag::Artist, exif::In::PRIMARY, "Ada Photographer"),
+        ascii(exif::Tag::Copyright, exif::In::PRIMARY, "(c) 2026 Ada"),
+        ascii(exif::Tag::GPSLatitudeRef, exif::In::PRIMARY, "N"),
+    ];
+    let mut writer = exif::experimental::Writer::new();
+    fields.iter().for_each(|f| writer.push_field(f));
+    let mut tiff = Cursor::new(Vec::new());
+    writer.write(&mut tiff, false).unwrap();
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend_from_slice(tiff.get_ref());
+    let mut out = vec![0xFF, 0xD8, 0xFF, 0xE1];
+    out.extend_from_slice(&u16::try_from(app1.len() + 2).unwrap().to_be_bytes());
+    out.extend_from_slice(&app1);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+#[tokio::test]
+async fn keep_copyright_carries_the_credits_and_nothing_else() {
+    let mut jpeg = Vec::new();
+    image::RgbImage::from_pixel(64, 48, image::Rgb([90, 120, 200]))
+        .write_to(&mut Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
+        .unwrap();
+    let store = TestStore::new(Backend::Fs).await;
+    let key = store
+        .put_original("credited.jpg", jpeg_with_credits(&jpeg).into())
+        .await;
+    let read = |body: &[u8]| {
+        exif::Reader::new()
+            .read_from_container(&mut Cursor::new(body))
+            .ok()
+    };
+    // Off by default: nothing at all.
+    let app = spawn_app(&store, test_config()).await;
+    let body = app
+        .get(&format!("/w/32/{key}"))
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert!(read(&body).is_none(), "no EXIF by default");
+    app.stop().await;
+
+    let mut config = test_config();
+    config.output.keep_copyright = true;
+    let app = spawn_app(&store, config).await;
+    for format in ["jpeg", "png", "webp"] {
+        let res = app.get(&format!("/w/32/f/{format}/{key}")).await;
+        assert_eq!(res.status(), StatusCode::OK, "{format}");
+        let body = res.bytes().await.unwrap();
+        let exif = read(&body).unwrap_or_else(|| panic!("{format} carries EXIF"));
+        let text = |tag| {
+            exif.get_field(tag, exif::In::PRIMARY)
+                .map(|f| f.display_value().to_string())
+        };
+        assert_eq!(
+            text(exif::Tag::Artist).as_deref(),
+            Some("\"Ada Photographer\""),
+            "{format}"
+        );
+        assert_eq!(
+            text(exif::Tag::Copyright).as_deref(),
+            Some("\"(c) 2026 Ada\""),
+            "{format}"
+        );
+        assert_eq!(
+            exif.fields().count(),
+            2,
+            "{format}: the credits and nothing else"
+        );
+        assert!(!body.windows(3).any(|w| w == b"GPS"), "{format}");
+    }
+    // Its own keys: the two modes never share a stored variant.
+    wait_for_object(&store, &format!("copy/{key}/w32_q80_cr.webp")).await;
+    app.stop().await;
+}
