@@ -590,7 +590,7 @@ mod tests {
         let mut damaged = src.clone();
         let sos = marker_at(&damaged, 0xDA);
         for b in &mut damaged[sos + 40..sos + 400] {
-            *b = 0xFF ^ *b;
+            *b ^= 0xFF;
         }
         assert!(matches!(
             decodes(&damaged),
