@@ -133,6 +133,11 @@ pub struct LimitsConfig {
     pub max_output_pixels: u64,
     /// Largest `dpr` a URL may give (at most one decimal).
     pub max_dpr: f64,
+    /// Memory that in-flight image work may hold at once (originals being read, decoded pixels, resize
+    /// buffers), in bytes; work beyond it waits, then gets 503. 0: unlimited.
+    pub memory_budget_bytes: u64,
+    /// How long work waits for the memory budget before a 503.
+    pub memory_wait_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -258,6 +263,8 @@ impl Default for LimitsConfig {
             max_source_pixels: 100_000_000,
             max_output_pixels: 25_000_000,
             max_dpr: 3.0,
+            memory_budget_bytes: 512 << 20,
+            memory_wait_ms: 2_000,
         }
     }
 }

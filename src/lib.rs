@@ -22,6 +22,7 @@
 //! original; nothing below `variants` knows about HTTP; nothing in `pipeline` knows about stores.
 
 pub mod allocator;
+pub mod budget;
 pub mod coalesce;
 pub mod config;
 pub mod events;

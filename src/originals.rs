@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use moka::future::Cache;
 
+use crate::budget::Reservation;
 use crate::config::Config;
 use crate::pipeline::decode::Scale;
 use crate::pipeline::{Job, Original, Pixels};
@@ -43,6 +44,8 @@ pub struct Prepared {
     pub fetch: Duration,
     /// Time this request spent decoding (zero when it used a shared decode).
     pub decode: Duration,
+    /// The memory budget held for an unshared decode (a shared one is counted by the cache budget).
+    pub held: Option<Reservation>,
 }
 
 #[derive(Clone)]
@@ -108,15 +111,7 @@ impl Originals {
     ) -> Result<Prepared, VariantError> {
         let started = Instant::now();
         let Some(cache) = &self.cache else {
-            let source = Arc::new(self.fetch(key).await?);
-            let fetch = started.elapsed();
-            let decoded = self.decode(&source, job, deadline).await?;
-            return Ok(Prepared {
-                source,
-                decoded: Arc::new(decoded),
-                fetch,
-                decode: started.elapsed() - fetch,
-            });
+            return self.unshared(key, job, deadline, started).await;
         };
         let head = match self.store.head(key).await {
             Ok(head) => head,
@@ -148,28 +143,30 @@ impl Originals {
         let info = source.original.info;
         let decoded_bytes = decoded_size(&info, scale);
         if decoded_bytes > self.max_item {
-            let decoded = self.decode(&source, job, deadline).await?;
+            let (decoded, held) = self.decode(&source, job, deadline).await?;
             return Ok(Prepared {
                 source,
                 decoded: Arc::new(decoded),
                 fetch,
                 decode: started.elapsed() - fetch,
+                held: Some(held),
             });
         }
         let decoded_key = format!("d\0{key}\0{etag}\0{scale}");
         let entry = cache
             .entry(decoded_key)
             .or_try_insert_with(async {
+                // Once cached, the image is counted by the cache budget: the reservation ends here.
                 self.decode_at(&source, scale, job.keep_profile, deadline)
                     .await
-                    .map(|p| Entry::Decoded(Arc::new(p)))
+                    .map(|(pixels, _held)| Entry::Decoded(Arc::new(pixels)))
             })
             .await
             .map_err(|e| (*e).clone())?;
         let shared = !entry.is_fresh();
         let decoded = match entry.into_value() {
             Entry::Decoded(decoded) => decoded,
-            Entry::Source(_) => Arc::new(self.decode(&source, job, deadline).await?),
+            Entry::Source(_) => return self.unshared(key, job, deadline, started).await,
         };
         Metrics::add(if shared {
             &self.metrics.decodes_shared
@@ -185,6 +182,7 @@ impl Originals {
             } else {
                 started.elapsed() - fetch
             },
+            held: None,
         })
     }
 
@@ -208,12 +206,13 @@ impl Originals {
     ) -> Result<Prepared, VariantError> {
         let source = Arc::new(self.fetch(key).await?);
         let fetch = started.elapsed();
-        let decoded = self.decode(&source, job, deadline).await?;
+        let (decoded, held) = self.decode(&source, job, deadline).await?;
         Ok(Prepared {
             source,
             decoded: Arc::new(decoded),
             fetch,
             decode: started.elapsed() - fetch,
+            held: Some(held),
         })
     }
 
@@ -240,6 +239,8 @@ impl Originals {
         };
         Metrics::add(&self.metrics.original_fetches);
         self.admit(key, object.marked, object.size)?;
+        // The bytes, held while they are read and inspected.
+        let _held = self.reserve(object.size).await?;
         let etag = object.etag.clone();
         let bytes = object.read_all().await?;
         let original = Original::inspect(&bytes, self.max_source_pixels)?;
@@ -250,12 +251,21 @@ impl Originals {
         })
     }
 
+    async fn reserve(&self, bytes: u64) -> Result<Reservation, VariantError> {
+        self.pool.budget().reserve(bytes).await.map_err(|e| {
+            if e == crate::budget::BudgetError::Busy {
+                Metrics::add(&self.metrics.budget_refused);
+            }
+            e.into()
+        })
+    }
+
     async fn decode(
         &self,
         source: &Arc<Source>,
         job: &Job,
         deadline: Instant,
-    ) -> Result<Pixels, VariantError> {
+    ) -> Result<(Pixels, Reservation), VariantError> {
         let scale = source.original.scale_for(job)?;
         Metrics::add(&self.metrics.decodes);
         self.decode_at(source, scale, job.keep_profile, deadline)
@@ -268,10 +278,16 @@ impl Originals {
         scale: Scale,
         keep_profile: bool,
         deadline: Instant,
-    ) -> Result<Pixels, VariantError> {
+    ) -> Result<(Pixels, Reservation), VariantError> {
         if Instant::now() > deadline {
             return Err(crate::pipeline::PipelineError::DeadlinePassed.into());
         }
+        // The encoded bytes, the decoded image and room to resize it (about its size again), for as long
+        // as the caller holds the reservation: one reservation, so no request holds memory while it
+        // waits for more.
+        let held = self
+            .reserve(source.bytes.len() as u64 + 2 * decoded_size(&source.original.info, scale))
+            .await?;
         let source = Arc::clone(source);
         let pixels = self
             .pool
@@ -282,7 +298,7 @@ impl Originals {
                     Metrics::add(&self.metrics.overloaded);
                 }
             })??;
-        Ok(pixels)
+        Ok((pixels, held))
     }
 }
 

@@ -20,6 +20,8 @@ pub enum PoolError {
 #[derive(Clone)]
 pub struct CpuPool {
     threads: Arc<rayon::ThreadPool>,
+    /// Memory the jobs' data may hold at once (see `budget`); unlimited unless set.
+    budget: crate::budget::MemoryBudget,
     workers: usize,
     /// One permit per job running or waiting.
     admission: Arc<Semaphore>,
@@ -35,9 +37,21 @@ impl CpuPool {
             .map_err(std::io::Error::other)?;
         Ok(CpuPool {
             threads: Arc::new(threads),
+            budget: crate::budget::MemoryBudget::new(0, std::time::Duration::ZERO),
             workers,
             admission: Arc::new(Semaphore::new(workers + queue)),
         })
+    }
+
+    /// This pool with a memory budget of `bytes` (0: unlimited), reservations waiting up to `wait`.
+    pub fn with_memory_budget(mut self, bytes: u64, wait: std::time::Duration) -> CpuPool {
+        self.budget = crate::budget::MemoryBudget::new(bytes, wait);
+        self
+    }
+
+    /// The memory budget the pool's callers reserve from before holding image data.
+    pub fn budget(&self) -> &crate::budget::MemoryBudget {
+        &self.budget
     }
 
     /// Runs `job` on a worker and waits for it, or refuses it at once when the pool is full.

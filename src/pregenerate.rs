@@ -145,9 +145,11 @@ pub enum PregenerateError {
     /// The store failed: worth retrying.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The CPU pool failed: worth retrying.
+    /// The CPU pool failed, or the memory budget stayed full: worth retrying.
     #[error(transparent)]
     Pool(#[from] PoolError),
+    #[error(transparent)]
+    Busy(crate::budget::BudgetError),
     /// The work did not fit before its deadline: worth retrying (with more time).
     #[error("the deadline passed before every variant was written")]
     Deadline,
@@ -368,8 +370,25 @@ impl Pregenerator {
             return Ok(Outcome::Ignored(Ignored::Marked));
         }
         let source_etag = object.etag.clone();
+        // Held while the original is read, decoded (at most its full size, RGBA) and every variant made.
+        let _held = self
+            .pool
+            .budget()
+            .reserve(object.size)
+            .await
+            .map_err(|e| budget_error(key, e))?;
         let bytes = object.read_all().await?;
         Metrics::add(&self.metrics.original_fetches);
+        let info = crate::pipeline::probe::probe(&bytes).map_err(|e| match e {
+            PipelineError::Unsupported => PregenerateError::NotAnImage(key.to_string()),
+            other => refuse(other.to_string()),
+        })?;
+        let _decoding = self
+            .pool
+            .budget()
+            .reserve(u64::from(info.width) * u64::from(info.height) * 4 * 2)
+            .await
+            .map_err(|e| budget_error(key, e))?;
         let jobs: Vec<Job> = todo
             .iter()
             .map(|Pending { spec, .. }| {
@@ -473,6 +492,17 @@ impl Pregenerator {
         }
         Metrics::add_n(&self.metrics.variants_removed, removed as u64);
         Ok(Outcome::Removed { removed })
+    }
+}
+
+/// A full budget is worth retrying; an image larger than the whole budget never is.
+fn budget_error(key: &str, e: crate::budget::BudgetError) -> PregenerateError {
+    match e {
+        crate::budget::BudgetError::Busy => PregenerateError::Busy(e),
+        too_large => PregenerateError::Original {
+            key: key.to_string(),
+            reason: too_large.to_string(),
+        },
     }
 }
 

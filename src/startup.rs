@@ -123,8 +123,12 @@ fn assemble_state(
     store: Arc<dyn Store>,
     demo_root: Option<&Path>,
 ) -> Result<Arc<AppState>, StartupError> {
-    let pool = CpuPool::new(config.pool_workers(), config.pool.queue)?;
+    let pool = CpuPool::new(config.pool_workers(), config.pool.queue)?.with_memory_budget(
+        config.limits.memory_budget_bytes,
+        std::time::Duration::from_millis(config.limits.memory_wait_ms),
+    );
     let metrics = Arc::new(Metrics::default());
+    let _ = metrics.budget.set(pool.budget().clone());
     let variants = Variants::new(
         &config,
         Arc::clone(&store),

@@ -81,6 +81,10 @@ pub struct Metrics {
     pub decodes: AtomicU64,
     /// Variants made from a decode another variant had already made (see `originals`).
     pub decodes_shared: AtomicU64,
+    /// Requests refused because the memory budget stayed full.
+    pub budget_refused: AtomicU64,
+    /// The memory budget, for its gauge.
+    pub budget: std::sync::OnceLock<crate::budget::MemoryBudget>,
 }
 
 impl Metrics {
@@ -140,6 +144,11 @@ impl Metrics {
                 "",
             ),
             (
+                "sizer_memory_budget_refused_total",
+                &self.budget_refused,
+                "Requests refused with 503: the memory budget stayed full.",
+            ),
+            (
                 "sizer_events_total",
                 &self.events,
                 "Storage notification records received.",
@@ -181,6 +190,16 @@ impl Metrics {
             ),
         ];
         let mut out = String::new();
+        if let Some(budget) = self.budget.get() {
+            out.push_str(&format!(
+                "# HELP sizer_memory_budget_bytes Memory in-flight image work may hold, and holds now.\n\
+                 # TYPE sizer_memory_budget_bytes gauge\n\
+                 sizer_memory_budget_bytes{{state=\"total\"}} {}\n\
+                 sizer_memory_budget_bytes{{state=\"in_use\"}} {}\n",
+                budget.total(),
+                budget.in_use()
+            ));
+        }
         for (name, counter, help) in rows {
             if !help.is_empty() {
                 let family = name.split('{').next().unwrap_or(name);

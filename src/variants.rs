@@ -147,6 +147,8 @@ pub enum VariantError {
     Pipeline(#[from] PipelineError),
     #[error(transparent)]
     Pool(#[from] PoolError),
+    #[error(transparent)]
+    Budget(#[from] crate::budget::BudgetError),
 }
 
 /// How a coalesced miss ended: a variant every waiter can share, or one too large to hold in memory,
@@ -328,7 +330,18 @@ impl Inner {
             Some(deadline),
         );
         let prepared = self.originals.prepare(&spec.source, &job, deadline).await?;
-        let (source, decoded) = (Arc::clone(&prepared.source), prepared.decoded);
+        // Resize and encode buffers, about the decoded image's size again: already in an unshared
+        // decode's reservation; reserved here when the decode was shared.
+        let _render = match prepared.held {
+            Some(_) => None,
+            None => Some(
+                self.pool
+                    .budget()
+                    .reserve(prepared.decoded.data.len() as u64)
+                    .await?,
+            ),
+        };
+        let (source, decoded) = (Arc::clone(&prepared.source), Arc::clone(&prepared.decoded));
         let encoded = self
             .pool
             .run(move || source.original.render(&decoded, &job))

@@ -7,6 +7,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::budget::BudgetError;
 use crate::events::EventError;
 use crate::options::UrlError;
 use crate::pipeline::PipelineError;
@@ -83,6 +84,8 @@ impl AppError {
                     PipelineError::DeadlinePassed => StatusCode::GATEWAY_TIMEOUT,
                 },
                 VariantError::Pool(PoolError::Overloaded(_)) => StatusCode::SERVICE_UNAVAILABLE,
+                VariantError::Budget(BudgetError::Busy) => StatusCode::SERVICE_UNAVAILABLE,
+                VariantError::Budget(BudgetError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
                 VariantError::Pool(PoolError::Panicked(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             },
         }
@@ -116,6 +119,7 @@ impl IntoResponse for AppError {
         let headers = response.headers_mut();
         match self {
             AppError::Variant(VariantError::Pool(PoolError::Overloaded(_)))
+            | AppError::Variant(VariantError::Budget(BudgetError::Busy))
             | AppError::NotReady(_)
             | AppError::Event(EventError::Retry { .. }) => {
                 headers.insert(

@@ -14,6 +14,7 @@ mod errors;
 mod events;
 mod formats;
 mod hostile_urls;
+mod memory;
 mod options;
 mod pngsuite;
 mod readiness;
