@@ -229,6 +229,23 @@ if lossless:
     print()
 PY
 
+# --- 1a. quality sweep ------------------------------------------------------------------------------------
+# Every width from 64 to each photo's own (SWEEP_MAX caps it) in ~7% steps, JPEG q80, sizer and sharp
+# against one full-precision reference (bench/sweep.py): the worst SSIM gap to sharp, and where.
+log "quality sweep (bench/sweep.py)"
+sweep_args=()
+[ -n "${SWEEP_MAX:-}" ] && sweep_args+=(--max "$SWEEP_MAX")
+{
+  echo "## Quality sweep: SSIM of sizer's and sharp's JPEG at every width, 64 px to full size in ~7% steps"
+  echo
+  if SHARP_DIR=$SHARP_DIR python3 "$here/sweep.py" "$IMAGES" "$SIZER" "${sweep_args[@]}" --tsv "$work/sweep.tsv" >"$work/sweep.md" 2>"$work/sweep.err"; then
+    cat "$work/sweep.md"
+  else
+    echo "n/a: bench/sweep.py failed ($(tail -1 "$work/sweep.err"))"
+  fi
+  echo
+} >>"$R"
+
 # --- 1b. pre-generation: several widths of one upload ---------------------------------------------------
 # What an upload event costs: every width of bench/pregenerate.json from ONE decode (process_many), against
 # the largest width alone (goal: at most 1.3x), against sharp's clone() pipelines making the same widths,

@@ -62,7 +62,8 @@ def ensure_deps():
         subprocess.check_call([py, "-m", "pip", "install", "-q", "-U", *PACKAGES], stdout=sys.stderr)
     # A fresh process: modules this one imported in the probe may be the old versions.
     os.environ["SSIM_VENV_READY"] = "1"
-    os.execv(py, [py, os.path.abspath(__file__), *sys.argv[1:]])
+    # The script that was run (this one, or one importing it, such as sweep.py), again in the venv.
+    os.execv(py, [py, os.path.abspath(sys.argv[0]), *sys.argv[1:]])
 
 
 ensure_deps()
