@@ -26,6 +26,15 @@ pub enum AppError {
     /// Readiness: the store does not answer.
     #[error("not ready: {0}")]
     NotReady(StoreError),
+    /// The answer would not fit a buffered AWS Lambda response (see `http::buffer`).
+    #[error(
+        "the response is larger than {0} bytes, the most an AWS Lambda function can answer with \
+         (6 MB once base64-encoded): ask for a smaller size, a lower quality or a denser format"
+    )]
+    ResponseTooLarge(usize),
+    /// A request that cannot be read at all (in a Lambda HTTP event: a body that is not valid base64).
+    #[error("bad request: {0}")]
+    BadRequest(String),
 }
 
 /// Seconds a client should wait after a 503.
@@ -43,6 +52,8 @@ impl AppError {
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             AppError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::ResponseTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Variant(e) => match e {
                 VariantError::OriginalNotFound(_) => StatusCode::NOT_FOUND,
                 VariantError::SourceTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -181,6 +192,8 @@ mod tests {
         assert_eq!(status_of(AppError::Timeout(10)), 504);
         assert_eq!(status_of(VariantError::Pool(PoolError::Overloaded(2))), 503);
         assert_eq!(status_of(AppError::MethodNotAllowed), 405);
+        assert_eq!(status_of(AppError::ResponseTooLarge(6)), 413);
+        assert_eq!(status_of(AppError::BadRequest("x".into())), 400);
     }
 
     #[test]
