@@ -370,15 +370,14 @@ fn all_values(multi: HeaderMap, single: HeaderMap) -> HeaderMap {
 fn joined(headers: &HeaderMap) -> HeaderMap {
     let mut out = HeaderMap::with_capacity(headers.keys_len());
     for name in headers.keys() {
-        let mut values = headers.get_all(name).iter();
-        let (Some(first), None) = (values.next(), values.next()) else {
-            let all: Vec<&[u8]> = headers.get_all(name).iter().map(|v| v.as_bytes()).collect();
-            if let Ok(value) = HeaderValue::from_bytes(&all.join(&b", "[..])) {
-                out.insert(name.clone(), value);
-            }
-            continue;
-        };
-        out.insert(name.clone(), first.clone());
+        let values: Vec<&[u8]> = headers
+            .get_all(name)
+            .iter()
+            .map(HeaderValue::as_bytes)
+            .collect();
+        if let Ok(value) = HeaderValue::from_bytes(&values.join(&b", "[..])) {
+            out.insert(name.clone(), value);
+        }
     }
     out
 }

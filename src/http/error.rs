@@ -32,9 +32,6 @@ pub enum AppError {
          (6 MB once base64-encoded): ask for a smaller size, a lower quality or a denser format"
     )]
     ResponseTooLarge(usize),
-    /// A request that cannot be read at all (in a Lambda HTTP event: a body that is not valid base64).
-    #[error("bad request: {0}")]
-    BadRequest(String),
 }
 
 /// Seconds a client should wait after a 503.
@@ -53,7 +50,6 @@ impl AppError {
             AppError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             AppError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::ResponseTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Variant(e) => match e {
                 VariantError::OriginalNotFound(_) => StatusCode::NOT_FOUND,
                 VariantError::SourceTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -193,7 +189,6 @@ mod tests {
         assert_eq!(status_of(VariantError::Pool(PoolError::Overloaded(2))), 503);
         assert_eq!(status_of(AppError::MethodNotAllowed), 405);
         assert_eq!(status_of(AppError::ResponseTooLarge(6)), 413);
-        assert_eq!(status_of(AppError::BadRequest("x".into())), 400);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::common::{decoded_size, free_port};
+use crate::common::{Backend, TestStore, decoded_size, free_port, sample, test_config};
 
 /// The README's signing test vector key.
 const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
@@ -371,6 +371,31 @@ async fn the_request_budget_ends_with_the_invocation() {
     assert_eq!(status(&answer), 200);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invocation_answers_only_once_its_write_backs_are_done() {
+    // A frozen execution environment would never finish a write-back left running: the variant would be
+    // computed again on every cold request. In process, with the store's writes held.
+    let store = TestStore::new(Backend::Fs).await;
+    let key = store.put_original("path.jpg", sample("path.jpg")).await;
+    let state = sizer::startup::build_state_with_store(test_config(), store.probe.clone())
+        .expect("state");
+    let function = sizer::lambda::Function::new(state);
+    let gate = store.probe.hold_puts();
+    let event = http_event("function-url.json", &format!("/w/100/{key}"));
+    let mut answer = std::pin::pin!(function.handle(event, None));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), &mut answer)
+            .await
+            .is_err(),
+        "answered with its write-back still held"
+    );
+    gate.add_permits(1);
+    let answer = answer.await.expect("an HTTP answer");
+    assert_eq!(status(&answer), 200);
+    assert_eq!(store.probe.total_puts(), 1);
+    assert!(store.read(&format!("copy/{key}/w100_q80")).await.is_some());
+}
+
 #[test]
 fn a_lambda_environment_without_the_function_variables_is_refused_clearly() {
     let out = Command::new(env!("CARGO_BIN_EXE_sizer"))
@@ -382,4 +407,7 @@ fn a_lambda_environment_without_the_function_variables_is_refused_clearly() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("AWS_LAMBDA_FUNCTION_NAME"), "{stderr}");
+    // An error message, not the runtime library's panic.
+    assert!(stderr.starts_with("sizer: "), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }
