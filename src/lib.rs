@@ -17,6 +17,8 @@
 //!   → orient → canvas → encode.
 //! - [`config`]: the one typed configuration (defaults, TOML, `SIZER_*` environment, flags).
 //! - [`startup`], [`shutdown`], [`telemetry`]: building the app, the stop signal, logs and counters.
+//! - [`lambda`]: the same service as an AWS Lambda function (HTTP events through the same router, storage
+//!   notifications to [`events`]), chosen at start-up when the Lambda Runtime API is there.
 //!
 //! Invariants: the HTTP layer never decodes an image; nothing under the copy prefix is ever read as an
 //! original; nothing below `variants` knows about HTTP; nothing in `pipeline` knows about stores.
@@ -27,6 +29,7 @@ pub mod coalesce;
 pub mod config;
 pub mod events;
 pub mod http;
+pub mod lambda;
 pub mod options;
 pub mod originals;
 pub mod pipeline;

@@ -118,6 +118,14 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StartupError> 
     assemble_state(config, store, None)
 }
 
+/// As `build_state`, over a store the caller made (tests wrap the real stores to count calls).
+pub fn build_state_with_store(
+    config: Config,
+    store: Arc<dyn Store>,
+) -> Result<Arc<AppState>, StartupError> {
+    assemble_state(config, store, None)
+}
+
 fn assemble_state(
     config: Config,
     store: Arc<dyn Store>,

@@ -17,6 +17,8 @@ pub fn init() {
     // A second init (tests start several apps) is harmless.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Colour codes only for a terminal: in CloudWatch (Lambda's stdout) or `docker logs` they are noise.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_target(false)
         .try_init();
 }

@@ -1,10 +1,11 @@
-//! `sizer serve` (the default): the HTTP service until SIGTERM / Ctrl-C.
+//! `sizer serve` (the default): the HTTP service until SIGTERM / Ctrl-C; or, when started by AWS Lambda
+//! (`AWS_LAMBDA_RUNTIME_API` set), the same service as a Lambda function (`sizer::lambda`).
 
 use std::path::PathBuf;
 
 use clap::Args;
 use sizer::config::{Config, Overrides};
-use sizer::{Application, allocator, shutdown, telemetry};
+use sizer::{Application, allocator, lambda, shutdown, startup, telemetry};
 
 #[derive(Args, Default)]
 pub struct ServeArgs {
@@ -34,6 +35,14 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     };
     let config = Config::load(args.config.as_deref(), &overrides).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    if lambda::detected() {
+        return runtime.block_on(async {
+            let state = startup::build_state(config)
+                .await
+                .map_err(|e| e.to_string())?;
+            lambda::run(state).await.map_err(|e| e.to_string())
+        });
+    }
     runtime.block_on(async {
         let app = Application::build(config)
             .await

@@ -38,6 +38,12 @@ pub enum AppError {
     EventNotJson(String),
     #[error(transparent)]
     Event(#[from] EventError),
+    /// The answer would not fit a buffered AWS Lambda response (see `http::buffer`).
+    #[error(
+        "the response is larger than {0} bytes, the most an AWS Lambda function can answer with \
+         (6 MB once base64-encoded): ask for a smaller size, a lower quality or a denser format"
+    )]
+    ResponseTooLarge(usize),
 }
 
 /// Seconds a client should wait after a 503.
@@ -63,6 +69,7 @@ impl AppError {
             }
             // The work can succeed when sent again; the sender (MinIO, a queue) retries on 5xx.
             AppError::Event(EventError::Retry { .. }) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::ResponseTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Variant(e) => match e {
                 VariantError::OriginalNotFound(_) | VariantError::OriginalIsVariant(_) => {
                     StatusCode::NOT_FOUND
@@ -213,6 +220,7 @@ mod tests {
         assert_eq!(status_of(AppError::Timeout(10)), 504);
         assert_eq!(status_of(VariantError::Pool(PoolError::Overloaded(2))), 503);
         assert_eq!(status_of(AppError::MethodNotAllowed), 405);
+        assert_eq!(status_of(AppError::ResponseTooLarge(6)), 413);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The HTTP face: routes, the variant handler, response headers, and the one error-to-status mapping.
 //! Never decodes an image; everything below `variants` is reached through `Variants::get`.
 
+pub mod buffer;
 pub mod demo;
 pub mod error;
 pub mod events;
@@ -64,7 +65,26 @@ impl AppState {
     }
 }
 
+/// The latest moment a request may still be answered, when its caller has one: a Lambda invocation's
+/// deadline (see `lambda`). Put in the request's extensions, it shortens `server.request_timeout_ms` to fit.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline(pub std::time::Instant);
+
+/// The HTTP service: every route, with the cross-cutting layers.
 pub fn router(state: Arc<AppState>) -> Router {
+    with_layers(routes(), state)
+}
+
+/// The same service with every response body collected in memory, up to `max_body_bytes` (a larger one is
+/// a 413): what the Lambda runtime drives, since a Lambda answer is one buffered document.
+pub fn buffered_router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
+    let routes = routes().layer(axum::middleware::from_fn(move |request, next| {
+        buffer::collect(request, next, max_body_bytes)
+    }));
+    with_layers(routes, state)
+}
+
+fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/", get(demo_page))
         .route("/healthz", get(healthz))
@@ -72,6 +92,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/events", axum::routing::post(events::receive))
         .fallback(variant::serve)
+}
+
+/// Errors get their caching, panics a JSON 500, every request a log line: the layers outside the routes
+/// (and outside the Lambda body buffer, so its 413 gets all three).
+fn with_layers(routes: Router<Arc<AppState>>, state: Arc<AppState>) -> Router {
+    routes
         .layer(axum::middleware::map_response_with_state(
             Arc::clone(&state),
             error_caching,

@@ -2,11 +2,12 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 
-use super::AppState;
+use super::{AppState, Deadline};
 use super::error::AppError;
 use super::headers;
 use crate::options::accept;
@@ -17,6 +18,7 @@ pub async fn serve(
     method: Method,
     uri: Uri,
     request_headers: HeaderMap,
+    deadline: Option<Extension<Deadline>>,
 ) -> Result<Response, AppError> {
     if method != Method::GET && method != Method::HEAD {
         return Err(AppError::MethodNotAllowed);
@@ -32,10 +34,13 @@ pub async fn serve(
         ..RequestContext::at(std::time::SystemTime::now())
     };
     let spec = VariantSpec::from_request(uri.path(), &context, &state.rules)?;
-    let timeout = state.config.request_timeout();
+    let mut timeout = state.config.request_timeout();
+    if let Some(Extension(Deadline(deadline))) = deadline {
+        timeout = timeout.min(deadline.saturating_duration_since(std::time::Instant::now()));
+    }
     let served = tokio::time::timeout(timeout, state.variants.get(&spec))
         .await
-        .map_err(|_| AppError::Timeout(state.config.server.request_timeout_ms))??;
+        .map_err(|_| AppError::Timeout(timeout.as_millis().try_into().unwrap_or(u64::MAX)))??;
     Ok(headers::respond(
         served,
         &spec,

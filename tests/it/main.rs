@@ -1,6 +1,7 @@
 //! The integration suite, one binary (each file directly under `tests/` would link the whole dependency
 //! tree again): every module starts the real service and talks to it over HTTP, against a temporary
-//! directory and the real S3 server `scripts/test` starts.
+//! directory and the real S3 server `scripts/test` starts; `lambda` runs the binary as a Lambda function
+//! under the Runtime API emulator `scripts/test` installs.
 
 #[macro_use]
 mod common;
@@ -14,6 +15,7 @@ mod errors;
 mod events;
 mod formats;
 mod hostile_urls;
+mod lambda;
 mod memory;
 mod options;
 mod pngsuite;
