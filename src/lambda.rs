@@ -452,15 +452,21 @@ mod tests {
     fn events_are_told_apart_by_shape() {
         let of = |v: Value| Origin::of(&v);
         assert_eq!(
-            of(serde_json::json!({"version": "2.0", "rawPath": "/", "requestContext": {"http": {"method": "GET"}}})),
+            of(
+                serde_json::json!({"version": "2.0", "rawPath": "/", "requestContext": {"http": {"method": "GET"}}})
+            ),
             Some(Origin::HttpApi)
         );
         assert_eq!(
-            of(serde_json::json!({"httpMethod": "GET", "path": "/", "requestContext": {"stage": "prod"}})),
+            of(
+                serde_json::json!({"httpMethod": "GET", "path": "/", "requestContext": {"stage": "prod"}})
+            ),
             Some(Origin::RestApi)
         );
         assert_eq!(
-            of(serde_json::json!({"httpMethod": "GET", "path": "/", "requestContext": {"elb": {"targetGroupArn": "x"}}})),
+            of(
+                serde_json::json!({"httpMethod": "GET", "path": "/", "requestContext": {"elb": {"targetGroupArn": "x"}}})
+            ),
             Some(Origin::Alb)
         );
         assert_eq!(
@@ -492,8 +498,14 @@ mod tests {
             .as_millis() as u64;
         let end = budget_end(now_ms + 10_000).unwrap();
         let left = end.saturating_duration_since(Instant::now());
-        assert!(left <= Duration::from_secs(9) && left > Duration::from_secs(8), "{left:?}");
-        assert_eq!(budget_end(now_ms + 500).map(|end| end <= Instant::now()), Some(true));
+        assert!(
+            left <= Duration::from_secs(9) && left > Duration::from_secs(8),
+            "{left:?}"
+        );
+        assert_eq!(
+            budget_end(now_ms + 500).map(|end| end <= Instant::now()),
+            Some(true)
+        );
         assert_eq!(budget_end(600_000), None);
     }
 

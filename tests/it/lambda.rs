@@ -104,7 +104,10 @@ impl Function {
         let sizer_log = std::fs::File::create(&log).unwrap();
         let sizer = Command::new(env!("CARGO_BIN_EXE_sizer"))
             // What Lambda (here cargo-lambda, as `watch` prints) sets in a function's environment.
-            .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt"))
+            .env(
+                "AWS_LAMBDA_RUNTIME_API",
+                format!("http://127.0.0.1:{port}/.rt"),
+            )
             .env("AWS_LAMBDA_FUNCTION_NAME", "_")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
@@ -194,7 +197,10 @@ fn error_body(answer: &Value) -> (u64, String) {
     assert_eq!(answer["isBase64Encoded"], false, "{answer:#}");
     let body: Value = serde_json::from_str(answer["body"].as_str().expect("body")).expect("JSON");
     assert_eq!(body["status"].as_u64(), Some(status(answer)), "{body}");
-    (status(answer), body["error"].as_str().expect("error").to_string())
+    (
+        status(answer),
+        body["error"].as_str().expect("error").to_string(),
+    )
 }
 
 #[tokio::test]
@@ -209,7 +215,10 @@ async fn a_function_url_event_gets_the_variant_base64_encoded_and_it_is_written_
     assert_eq!(answer["headers"]["content-type"], "image/jpeg");
     assert_eq!(answer["headers"]["sizer-tier"], "computed");
     let jpeg = binary_body(&answer);
-    assert_eq!(image::guess_format(&jpeg).unwrap(), image::ImageFormat::Jpeg);
+    assert_eq!(
+        image::guess_format(&jpeg).unwrap(),
+        image::ImageFormat::Jpeg
+    );
     assert_eq!(decoded_size(&jpeg).0, 100);
     // Written back before the invocation answered: a frozen environment would never finish it later.
     let copy = function.store.path().join("copy/images/path.jpg/w100_q80");
@@ -254,7 +263,11 @@ async fn http_errors_are_the_servers_json_errors_and_oversized_variants_a_413() 
     assert_eq!(answer["headers"]["cache-control"], "no-store");
 
     // The raw path reaches the router as sent: `..` is refused, never resolved into another key.
-    let (code, message) = error_body(&function.http(&get("/w/100/images/../images/path.jpg")).await);
+    let (code, message) = error_body(
+        &function
+            .http(&get("/w/100/images/../images/path.jpg"))
+            .await,
+    );
     assert_eq!(code, 400);
     assert!(message.contains("'..'"), "{message}");
 
@@ -281,10 +294,16 @@ async fn rest_api_and_alb_events_get_their_own_response_shapes_and_signed_raw_pa
 
     // API Gateway REST: the stage ("prod") is not part of the path the grammar reads.
     let answer = function
-        .http(&http_event("api-gateway-rest.json", "/w/100/images/path.jpg"))
+        .http(&http_event(
+            "api-gateway-rest.json",
+            "/w/100/images/path.jpg",
+        ))
         .await;
     assert_eq!(status(&answer), 200, "{answer:#}");
-    assert_eq!(answer["multiValueHeaders"]["content-type"], json!(["image/jpeg"]));
+    assert_eq!(
+        answer["multiValueHeaders"]["content-type"],
+        json!(["image/jpeg"])
+    );
     assert_eq!(decoded_size(&binary_body(&answer)).0, 100);
 
     let answer = function
@@ -293,7 +312,10 @@ async fn rest_api_and_alb_events_get_their_own_response_shapes_and_signed_raw_pa
     assert_eq!(status(&answer), 200, "{answer:#}");
     assert_eq!(answer["statusDescription"], "200 OK");
     assert_eq!(answer["headers"]["content-type"], "image/jpeg");
-    assert_eq!(answer["multiValueHeaders"]["content-type"], json!(["image/jpeg"]));
+    assert_eq!(
+        answer["multiValueHeaders"]["content-type"],
+        json!(["image/jpeg"])
+    );
     assert_eq!(decoded_size(&binary_body(&answer)).0, 50);
 
     // A signature covers the path exactly as sent, percent-encoding included.
@@ -307,7 +329,11 @@ async fn rest_api_and_alb_events_get_their_own_response_shapes_and_signed_raw_pa
         .env("SIZER_SIGNING__KEYS", &keys)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let signed = String::from_utf8(out.stdout).unwrap().trim().to_string();
     for fixture in ["function-url.json", "alb.json"] {
         let answer = function.http(&http_event(fixture, &signed)).await;
@@ -323,18 +349,25 @@ async fn rest_api_and_alb_events_get_their_own_response_shapes_and_signed_raw_pa
 
 #[tokio::test]
 async fn storage_notifications_pregenerate_under_the_emulator() {
-    let function = Function::start(&[("SIZER_PREGENERATE__VARIANTS", r#"["w/300", "w/600"]"#)]).await;
+    let function =
+        Function::start(&[("SIZER_PREGENERATE__VARIANTS", r#"["w/300", "w/600"]"#)]).await;
     let copy = function.store.path().join("copy/images/path.jpg");
     // S3 → Lambda directly: the answer is the summary, and the variants exist.
     let answer = function
         .invoke(&fixture_event("s3-put-images.json"))
         .await
         .unwrap_or_else(|e| panic!("{e:#}\n{}", function.logs()));
-    assert!(answer.get("statusCode").is_none(), "never an HTTP response: {answer:#}");
+    assert!(
+        answer.get("statusCode").is_none(),
+        "never an HTTP response: {answer:#}"
+    );
     assert_eq!(answer["variants_written"], 2, "{answer:#}");
     for name in ["w300_q80", "w600_q80"] {
         let bytes = std::fs::read(copy.join(name)).unwrap();
-        assert_eq!(decoded_size(&bytes).0, if name == "w300_q80" { 300 } else { 600 });
+        assert_eq!(
+            decoded_size(&bytes).0,
+            if name == "w300_q80" { 300 } else { 600 }
+        );
     }
     // S3 → SQS → Lambda: the same original again (nothing to do) and a test event; no failures.
     let answer = function
@@ -345,11 +378,24 @@ async fn storage_notifications_pregenerate_under_the_emulator() {
     // The seed's accident: an event for a variant is acknowledged and ignored.
     let mut own = fixture_event("s3-put-images.json");
     own["Records"][0]["s3"]["object"]["key"] = json!("copy/images/path.jpg/w300_q80");
-    let answer = function.invoke(&own).await.unwrap_or_else(|e| panic!("{e:#}"));
-    assert_eq!((answer["ignored"].as_u64(), answer["variants_written"].as_u64()), (Some(1), Some(0)));
+    let answer = function
+        .invoke(&own)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(
+        (
+            answer["ignored"].as_u64(),
+            answer["variants_written"].as_u64()
+        ),
+        (Some(1), Some(0))
+    );
     // A direct invocation whose work fails in a retryable way fails the invocation (Lambda retries it).
     std::fs::remove_dir_all(function.store.path().join("copy")).unwrap();
-    std::fs::write(function.store.path().join("copy"), b"a file where a directory must go").unwrap();
+    std::fs::write(
+        function.store.path().join("copy"),
+        b"a file where a directory must go",
+    )
+    .unwrap();
     match function.invoke(&fixture_event("s3-put-images.json")).await {
         Err(error) => assert_eq!(error["errorType"], "Sizer.EventError", "{error:#}"),
         Ok(answer) => panic!("expected a failed invocation, got {answer:#}"),
@@ -394,8 +440,8 @@ async fn an_invocation_answers_only_once_its_write_backs_are_done() {
     // computed again on every cold request. In process, with the store's writes held.
     let store = TestStore::new(Backend::Fs).await;
     let key = store.put_original("path.jpg", sample("path.jpg")).await;
-    let state = sizer::startup::build_state_with_store(test_config(), store.probe.clone())
-        .expect("state");
+    let state =
+        sizer::startup::build_state_with_store(test_config(), store.probe.clone()).expect("state");
     let function = sizer::lambda::Function::new(state);
     let gate = store.probe.hold_puts();
     let event = http_event("function-url.json", &format!("/w/100/{key}"));
