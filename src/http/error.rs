@@ -149,6 +149,8 @@ impl IntoResponse for AppError {
 fn error_body(status: StatusCode, message: &str) -> Response {
     (
         status,
+        // Messages can quote the request (a key, a value); no browser may sniff one into a document.
+        [(header::X_CONTENT_TYPE_OPTIONS, "nosniff")],
         Json(serde_json::json!({ "error": message, "status": status.as_u16() })),
     )
         .into_response()
@@ -221,6 +223,19 @@ mod tests {
         assert_eq!(status_of(VariantError::Pool(PoolError::Overloaded(2))), 503);
         assert_eq!(status_of(AppError::MethodNotAllowed), 405);
         assert_eq!(status_of(AppError::ResponseTooLarge(6)), 413);
+    }
+
+    #[test]
+    fn errors_are_json_that_no_browser_sniffs_into_a_document() {
+        let e = AppError::from(VariantError::OriginalNotFound(
+            "<script>alert(1)</script>.jpg".into(),
+        ));
+        let response = e.into_response();
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        assert_eq!(
+            response.headers()[header::X_CONTENT_TYPE_OPTIONS],
+            "nosniff"
+        );
     }
 
     #[test]

@@ -72,21 +72,23 @@ pub fn decode(
     match info.format {
         Format::Jpeg => decode_jpeg(
             src,
+            info,
             match scale {
                 Scale::Eighths(n) => n.clamp(1, 8),
                 _ => 8,
             },
             profile,
         ),
-        Format::Png => decode_with_image(src, image::ImageFormat::Png),
+        Format::Png => decode_with_image(src, info, image::ImageFormat::Png),
         Format::WebP => decode_webp(
             src,
+            info,
             match scale {
                 Scale::Exact(w, h) => (w, h),
                 _ => (info.width, info.height),
             },
         ),
-        Format::Gif => decode_with_image(src, image::ImageFormat::Gif),
+        Format::Gif => decode_with_image(src, info, image::ImageFormat::Gif),
         // No AV1 decoder in the build (dav1d is C and libaom large); AVIF is written, not read.
         Format::Avif => Err(PipelineError::UnsupportedVariant(
             "AVIF originals are not supported yet".into(),
@@ -114,18 +116,43 @@ pub fn jpeg_scale_numerator(src_w: u32, src_h: u32, target_w: u32, target_h: u32
         .unwrap_or(8)
 }
 
-fn decode_jpeg(src: &[u8], numerator: u8, profile: Option<&[u8]>) -> Result<Pixels, PipelineError> {
+/// The limits were checked against the size the probe read; a decoder that reads another from the same
+/// bytes (two parsers disagreeing about a crafted header) must not decode it.
+fn same_size(info: &ImageInfo, decoder: (u64, u64)) -> Result<(), PipelineError> {
+    if decoder == (u64::from(info.width), u64::from(info.height)) {
+        return Ok(());
+    }
+    Err(PipelineError::Undecodable(format!(
+        "the decoder reads {}x{} where the header said {}x{}",
+        decoder.0, decoder.1, info.width, info.height
+    )))
+}
+
+fn decode_jpeg(
+    src: &[u8],
+    info: &ImageInfo,
+    numerator: u8,
+    profile: Option<&[u8]>,
+) -> Result<Pixels, PipelineError> {
     // libjpeg reports errors by unwinding out of the C code (the mozjpeg crate's contract).
     let result = catch_unwind(AssertUnwindSafe(|| -> Result<Pixels, PipelineError> {
         if numerator == 1 {
             // `None`: not progressive, so the DC values are interleaved with everything else.
-            if let Some(pixels) = progressive_dc_only(src)? {
+            if let Some(pixels) = progressive_dc_only(src, info)? {
                 return Ok(pixels);
             }
         }
         let mut decoder = Decompress::with_err(strict_error_mgr())
             .from_mem(src)
             .map_err(undecodable)?;
+        let (width, height) = decoder.size();
+        same_size(
+            info,
+            (
+                u64::try_from(width).unwrap_or(u64::MAX),
+                u64::try_from(height).unwrap_or(u64::MAX),
+            ),
+        )?;
         decoder.scale(numerator);
         let cmyk = matches!(
             decoder.color_space(),
@@ -176,7 +203,7 @@ fn decode_jpeg(src: &[u8], numerator: u8, profile: Option<&[u8]>) -> Result<Pixe
 /// of at most one step of the DC quantiser, invisible at thumbnail size.)
 ///
 /// `None` when the file is not progressive. Must run inside `catch_unwind` (libjpeg errors unwind).
-fn progressive_dc_only(src: &[u8]) -> Result<Option<Pixels>, PipelineError> {
+fn progressive_dc_only(src: &[u8], info: &ImageInfo) -> Result<Option<Pixels>, PipelineError> {
     use mozjpeg_sys::*;
     const JPEG_REACHED_EOI: i32 = 2;
     const JPEG_SCAN_COMPLETED: i32 = 4;
@@ -207,6 +234,7 @@ fn progressive_dc_only(src: &[u8]) -> Result<Option<Pixels>, PipelineError> {
         let cinfo = &mut *d.cinfo;
         jpeg_mem_src(cinfo, src.as_ptr(), size);
         jpeg_read_header(cinfo, 1);
+        same_size(info, (cinfo.image_width.into(), cinfo.image_height.into()))?;
         if jpeg_has_multiple_scans(cinfo) == 0 {
             return Ok(None);
         }
@@ -357,7 +385,11 @@ pub fn webp_decode_size(src_w: u32, src_h: u32, target_w: u32, target_h: u32) ->
     }
 }
 
-fn decode_webp(src: &[u8], (width, height): (u32, u32)) -> Result<Pixels, PipelineError> {
+fn decode_webp(
+    src: &[u8],
+    info: &ImageInfo,
+    (width, height): (u32, u32),
+) -> Result<Pixels, PipelineError> {
     use libwebp_sys as webp;
     let status_error = |what: &str, status: webp::VP8StatusCode| {
         PipelineError::Undecodable(format!("webp {what}: {status:?}"))
@@ -377,8 +409,15 @@ fn decode_webp(src: &[u8], (width, height): (u32, u32)) -> Result<Pixels, Pipeli
         if status != webp::VP8StatusCode::VP8_STATUS_OK {
             return Err(status_error("header", status));
         }
+        same_size(
+            info,
+            (
+                u64::try_from(config.input.width).unwrap_or(0),
+                u64::try_from(config.input.height).unwrap_or(0),
+            ),
+        )?;
         if config.input.has_animation != 0 {
-            return decode_with_image(src, image::ImageFormat::WebP);
+            return decode_with_image(src, info, image::ImageFormat::WebP);
         }
         let layout = if config.input.has_alpha != 0 {
             Layout::Rgba
@@ -421,9 +460,33 @@ fn decode_webp(src: &[u8], (width, height): (u32, u32)) -> Result<Pixels, Pipeli
     }
 }
 
-fn decode_with_image(src: &[u8], format: image::ImageFormat) -> Result<Pixels, PipelineError> {
-    let image = image::load_from_memory_with_format(src, format).map_err(|e| match e {
+/// What a decoder may allocate beyond the pixels its header declares: room for an ICC profile, text and
+/// the codec's own state, not for a bomb hidden in them.
+const METADATA_ALLOWANCE: u64 = 16 << 20;
+
+fn decode_with_image(
+    src: &[u8],
+    info: &ImageInfo,
+    format: image::ImageFormat,
+) -> Result<Pixels, PipelineError> {
+    // The decoder must see the size the limits were checked against, and may allocate what that size needs
+    // at 16 bits per RGBA channel plus the allowance (the image crate's default, 512 MiB, stays the
+    // ceiling): a GIF frame larger than its screen or an iCCP chunk inflating to hundreds of megabytes is
+    // refused (the profile is dropped) instead of allocated.
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(info.width);
+    limits.max_image_height = Some(info.height);
+    let declared = u64::from(info.width) * u64::from(info.height) * 8;
+    limits.max_alloc = limits
+        .max_alloc
+        .map(|ceiling| ceiling.min(declared + METADATA_ALLOWANCE));
+    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(src), format);
+    reader.limits(limits);
+    let image = reader.decode().map_err(|e| match e {
         image::ImageError::Unsupported(u) => PipelineError::UnsupportedVariant(u.to_string()),
+        image::ImageError::Limits(l) => {
+            PipelineError::Undecodable(format!("{l} for a {}x{} image", info.width, info.height))
+        }
         other => PipelineError::Undecodable(other.to_string()),
     })?;
     let (width, height) = (image.width(), image.height());
@@ -481,7 +544,8 @@ mod tests {
     #[test]
     fn progressive_dc_only_matches_a_full_decode_at_an_eighth() {
         let src = progressive_jpeg(640, 480);
-        let fast = catch_unwind(|| progressive_dc_only(&src))
+        let info = crate::pipeline::probe::probe(&src).unwrap();
+        let fast = catch_unwind(|| progressive_dc_only(&src, &info))
             .unwrap()
             .unwrap()
             .expect("progressive");
@@ -506,8 +570,9 @@ mod tests {
     #[test]
     fn progressive_dc_only_leaves_baseline_files_alone() {
         let baseline = crate::pipeline::flat_image(Format::Jpeg, 64, 64, 100);
+        let info = crate::pipeline::probe::probe(&baseline).unwrap();
         assert!(
-            catch_unwind(|| progressive_dc_only(&baseline))
+            catch_unwind(|| progressive_dc_only(&baseline, &info))
                 .unwrap()
                 .unwrap()
                 .is_none()
@@ -519,8 +584,9 @@ mod tests {
         // Cut in the AC scans: the full-scan decoder reports the truncation, the DC-only path never gets there.
         let src = progressive_jpeg(640, 480);
         let cut = &src[..src.len() * 6 / 10];
+        let info = crate::pipeline::probe::probe(&src).unwrap();
         assert!(catch_unwind(|| full_scan_decode_at_eighth(cut)).is_err());
-        let fast = catch_unwind(|| progressive_dc_only(cut))
+        let fast = catch_unwind(|| progressive_dc_only(cut, &info))
             .unwrap()
             .unwrap()
             .expect("progressive");
@@ -628,6 +694,30 @@ mod tests {
             decode(cut, &info, scale_for(&info, 32, 32), None),
             Err(PipelineError::Undecodable(_))
         ));
+    }
+
+    #[test]
+    fn a_decoder_reading_another_size_than_the_probe_decodes_nothing() {
+        // Every decoder checks the size it reads against the one the limits were checked on.
+        let progressive = progressive_jpeg(64, 48);
+        for format in [Format::Jpeg, Format::Png, Format::WebP, Format::Gif] {
+            let small = crate::pipeline::flat_image(format, 64, 48, 90);
+            for src in [&small, &progressive] {
+                if crate::pipeline::probe::probe(src).unwrap().format != format {
+                    continue;
+                }
+                let mut info = crate::pipeline::probe::probe(src).unwrap();
+                assert!(decode(src, &info, scale_for(&info, 8, 6), None).is_ok());
+                info.width = 16;
+                info.height = 12;
+                for scale in [scale_for(&info, 2, 2), Scale::Full] {
+                    assert!(
+                        matches!(decode(src, &info, scale, None), Err(PipelineError::Undecodable(m)) if m.contains("16x12")),
+                        "{format:?} at {scale}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -126,11 +126,27 @@ impl ImageInfo {
 
 pub fn probe(src: &[u8]) -> Result<ImageInfo, PipelineError> {
     let format = Format::sniff(src).ok_or(PipelineError::Unsupported)?;
-    let size = imagesize::blob_size(src)
-        .map_err(|e| PipelineError::Undecodable(format!("unreadable header: {e}")))?;
-    let (width, height) = (u32::try_from(size.width), u32::try_from(size.height));
-    let (Ok(width), Ok(height)) = (width, height) else {
-        return Err(PipelineError::Undecodable("dimensions out of range".into()));
+    let (width, height) = match format {
+        // The frame header libjpeg will decode, found the way libjpeg finds it (see `jpeg_frame`).
+        Format::Jpeg => {
+            let frame = jpeg_frame(src)?;
+            (u32::from(frame.width), u32::from(frame.height))
+        }
+        // imagesize reads the size at a fixed offset without looking at the chunk there.
+        Format::Png if src.get(12..16) != Some(b"IHDR") => {
+            return Err(PipelineError::Undecodable(
+                "PNG without an IHDR chunk first".into(),
+            ));
+        }
+        _ => {
+            let size = imagesize::blob_size(src)
+                .map_err(|e| PipelineError::Undecodable(format!("unreadable header: {e}")))?;
+            let (Ok(width), Ok(height)) = (u32::try_from(size.width), u32::try_from(size.height))
+            else {
+                return Err(PipelineError::Undecodable("dimensions out of range".into()));
+            };
+            (width, height)
+        }
     };
     if width == 0 || height == 0 {
         return Err(PipelineError::Undecodable(format!(
@@ -143,6 +159,76 @@ pub fn probe(src: &[u8]) -> Result<ImageInfo, PipelineError> {
         height,
         orientation: exif_orientation(src),
     })
+}
+
+/// A JPEG frame header (SOF): what libjpeg will decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct JpegFrame {
+    width: u16,
+    height: u16,
+}
+
+/// Walks a JPEG's marker segments from SOI to the first frame header exactly as libjpeg does (any number of
+/// 0xFF fill bytes before a marker; RSTn and TEM carry no length; every other marker is skipped by its
+/// length), so the size checked against the limits is the size libjpeg decodes: a lax reader can be led to
+/// a small decoy frame hidden in a segment libjpeg skips. Refuses, before any decoding, the kinds this
+/// build of libjpeg-turbo cannot decode: arithmetic coding, lossless and hierarchical frames, precisions
+/// other than 8 bits.
+fn jpeg_frame(src: &[u8]) -> Result<JpegFrame, PipelineError> {
+    let corrupt = |what: &str| PipelineError::Undecodable(format!("JPEG header: {what}"));
+    let byte = |at: usize| src.get(at).copied().ok_or_else(|| corrupt("cut short"));
+    let u16_at = |at: usize| Ok::<_, PipelineError>(u16::from_be_bytes([byte(at)?, byte(at + 1)?]));
+    // After SOI.
+    let mut pos = 2;
+    loop {
+        if byte(pos)? != 0xFF {
+            return Err(corrupt("data where a marker should be"));
+        }
+        while byte(pos)? == 0xFF {
+            pos += 1;
+        }
+        let marker = byte(pos)?;
+        pos += 1;
+        match marker {
+            // TEM and RST0-7 stand alone.
+            0x01 | 0xD0..=0xD7 => continue,
+            0xD8 => return Err(corrupt("two SOI markers")),
+            0xD9 | 0xDA => return Err(corrupt("no frame header before the image data")),
+            0x00 => return Err(corrupt("a stuffed zero where a marker should be")),
+            // DHT, JPG and DAC are not frame headers.
+            0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => {
+                let kind = match marker {
+                    0xC0..=0xC2 => None,
+                    0xC9 | 0xCA => Some("arithmetic-coded"),
+                    0xC3 | 0xCB => Some("lossless"),
+                    _ => Some("hierarchical"),
+                };
+                if let Some(kind) = kind {
+                    return Err(PipelineError::UnsupportedVariant(format!(
+                        "{kind} JPEG (SOF{})",
+                        marker - 0xC0
+                    )));
+                }
+                let precision = byte(pos + 2)?;
+                if precision != 8 {
+                    return Err(PipelineError::UnsupportedVariant(format!(
+                        "{precision}-bit JPEG"
+                    )));
+                }
+                return Ok(JpegFrame {
+                    height: u16_at(pos + 3)?,
+                    width: u16_at(pos + 5)?,
+                });
+            }
+            _ => {
+                let length = usize::from(u16_at(pos)?);
+                if length < 2 {
+                    return Err(corrupt("a segment shorter than its length field"));
+                }
+                pos += length;
+            }
+        }
+    }
 }
 
 /// EXIF orientation (JPEG APP1, PNG eXIf, WebP EXIF); absent or unreadable EXIF means upright.
@@ -272,6 +358,95 @@ mod tests {
             probe(&ftyp(b"avif", &[b"mif1"])),
             Err(PipelineError::Undecodable(_))
         ));
+    }
+
+    /// `jpeg` with its frame header (the first SOF0) edited.
+    fn with_sof(jpeg: &[u8], edit: impl FnOnce(&mut [u8])) -> Vec<u8> {
+        let at = jpeg
+            .windows(2)
+            .position(|w| w == [0xFF, 0xC0])
+            .expect("a baseline frame header");
+        let mut out = jpeg.to_vec();
+        edit(&mut out[at..]);
+        out
+    }
+
+    #[test]
+    fn jpeg_kinds_libjpeg_cannot_decode_are_refused_before_decoding() {
+        let jpeg = crate::pipeline::flat_image(Format::Jpeg, 64, 48, 90);
+        assert_eq!(
+            (probe(&jpeg).unwrap().width, probe(&jpeg).unwrap().height),
+            (64, 48)
+        );
+        for (marker, kind) in [
+            (0xC9, "arithmetic-coded JPEG (SOF9)"),
+            (0xCA, "arithmetic-coded JPEG (SOF10)"),
+            (0xC3, "lossless JPEG (SOF3)"),
+            (0xCB, "lossless JPEG (SOF11)"),
+            (0xC5, "hierarchical JPEG (SOF5)"),
+            (0xCF, "hierarchical JPEG (SOF15)"),
+        ] {
+            let edited = with_sof(&jpeg, |sof| sof[1] = marker);
+            assert_eq!(
+                probe(&edited),
+                Err(PipelineError::UnsupportedVariant(kind.into()))
+            );
+        }
+        for precision in [12, 16] {
+            let edited = with_sof(&jpeg, |sof| sof[4] = precision);
+            assert_eq!(
+                probe(&edited),
+                Err(PipelineError::UnsupportedVariant(format!(
+                    "{precision}-bit JPEG"
+                )))
+            );
+        }
+    }
+
+    #[test]
+    fn a_decoy_jpeg_frame_behind_a_fill_byte_does_not_hide_the_real_one() {
+        // libjpeg skips the 0xFF fill byte after SOI and reads APP1 (length 0xFFFF), then the real frame.
+        // A reader that takes `FF FF` for a marker takes `E1 FF` for a length and lands in the APP1
+        // payload, on a 16x16 decoy frame.
+        let real = crate::pipeline::flat_image(Format::Jpeg, 64, 48, 90);
+        let mut payload = vec![0u8; 0xFFFF - 2];
+        let decoy_at = 4 + 0xE1FF - 7;
+        payload[decoy_at..decoy_at + 9]
+            .copy_from_slice(&[0xFF, 0xC0, 0x00, 0x11, 0x08, 0x00, 0x10, 0x00, 0x10]);
+        let mut disguised = vec![0xFF, 0xD8, 0xFF, 0xFF, 0xE1, 0xFF, 0xFF];
+        disguised.extend_from_slice(&payload);
+        disguised.extend_from_slice(&real[2..]);
+        let info = probe(&disguised).unwrap();
+        assert_eq!((info.width, info.height), (64, 48));
+    }
+
+    #[test]
+    fn jpeg_headers_that_end_or_break_before_the_frame_are_undecodable() {
+        let jpeg = crate::pipeline::flat_image(Format::Jpeg, 64, 48, 90);
+        let sof = jpeg.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+        for cut in 3..sof + 9 {
+            assert!(
+                matches!(probe(&jpeg[..cut]), Err(PipelineError::Undecodable(_))),
+                "cut at {cut}"
+            );
+        }
+        let two_soi = [&jpeg[..2], &jpeg[..]].concat();
+        assert!(matches!(
+            probe(&two_soi),
+            Err(PipelineError::Undecodable(_))
+        ));
+        let mut zero_length = jpeg.clone();
+        zero_length[4..6].copy_from_slice(&[0, 0]);
+        assert!(matches!(
+            probe(&zero_length),
+            Err(PipelineError::Undecodable(_))
+        ));
+    }
+
+    #[test]
+    fn a_png_signature_without_ihdr_is_undecodable() {
+        let html = b"\x89PNG\r\n\x1a\n<!DOCTYPE html><html><script></script></html>";
+        assert!(matches!(probe(html), Err(PipelineError::Undecodable(_))));
     }
 
     #[test]

@@ -1,0 +1,1466 @@
+//! Hostile originals, every one made here by code from a seed or a generated picture (no binary blobs):
+//! truncations of every input format, seeded byte flips, polyglots and non-images under an image name,
+//! malformed and oversized metadata, decompression bombs, and JPEG kinds sizer does not decode. Each is
+//! either refused with a precise 4xx and a JSON body, writing nothing, or, when it is a valid image that
+//! merely carries something hostile (a bomb in an ancillary chunk, a ZIP after the image), served re-encoded
+//! without it. Never a 5xx, never a document type, and the service answers a normal request after each.
+
+use std::io::Cursor;
+use std::ops::Range;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::common::*;
+
+both_stores!(
+    hostile_originals_are_refused_or_served_clean,
+    a_16_bit_png_at_the_pixel_limit_is_served_and_one_row_more_is_413,
+);
+
+/// Small enough that every bomb below is refused from its header in microseconds, large enough for the
+/// pictures the cases are made of. What matters is that a limit holds, not its value.
+const MAX_SOURCE_PIXELS: u64 = 4_000_000;
+
+fn config() -> sizer::Config {
+    let mut config = test_config();
+    config.limits.max_source_pixels = MAX_SOURCE_PIXELS;
+    config
+}
+
+/// What the service must do with a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// This status, a JSON error body, nothing written.
+    Refused(u16),
+    /// A valid image carrying something hostile: 200, an image type, decodable, re-encoded so that none of
+    /// these byte strings survives.
+    Served(&'static [&'static [u8]]),
+}
+use Expect::*;
+
+struct Case {
+    name: String,
+    bytes: Vec<u8>,
+    /// URL options before the key.
+    options: &'static str,
+    expect: Expect,
+}
+
+fn case(name: impl Into<String>, bytes: Vec<u8>, expect: Expect) -> Case {
+    Case {
+        name: name.into(),
+        bytes,
+        options: "w/64",
+        expect,
+    }
+}
+
+fn case_at(name: impl Into<String>, options: &'static str, bytes: Vec<u8>, expect: Expect) -> Case {
+    Case {
+        options,
+        ..case(name, bytes, expect)
+    }
+}
+
+async fn hostile_originals_are_refused_or_served_clean(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let app = spawn_app(&store, config()).await;
+    // A normal original, served (and written) once before the cases, then from memory after each of them.
+    let healthy = store
+        .put_original("images/healthy.png", Bytes::from(png_rgb(48, 32)))
+        .await;
+    let healthy_path = format!("/w/24/{healthy}");
+    assert_eq!(app.get(&healthy_path).await.status(), 200);
+    wait_for_object(&store, &format!("copy/{healthy}/w24_q80")).await;
+
+    let cases = cases();
+    let refused = cases
+        .iter()
+        .filter(|c| matches!(c.expect, Refused(_)))
+        .count();
+    assert!(refused >= 60, "{refused} refused cases");
+    let mut failures = Vec::new();
+    let mut served = 0;
+    for (i, c) in cases.iter().enumerate() {
+        // Every original is stored under an image name, whatever it holds: sizer goes by the bytes.
+        let key = store
+            .put_original(
+                &format!("hostile/{i:03}/x.jpg"),
+                Bytes::from(c.bytes.clone()),
+            )
+            .await;
+        let res = tokio::time::timeout(
+            Duration::from_secs(30),
+            app.get(&format!("/{}/{key}", c.options)),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{}: no answer within 30 s", c.name));
+        if let Some(problem) = check(c, res).await {
+            failures.push(format!("{i:03} {}: {problem}", c.name));
+        }
+        served += usize::from(matches!(c.expect, Served(_)));
+        let after = app.get(&healthy_path).await;
+        assert_eq!(
+            (after.status().as_u16(), header(&after, "sizer-tier")),
+            (200, Some("memory")),
+            "after {}: the service still answers",
+            c.name
+        );
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+    // Stopping drains the write-backs: only the healthy variant and the served cases were written.
+    app.stop().await;
+    assert_eq!(store.probe.total_puts(), 1 + served);
+    for (i, c) in cases.iter().enumerate() {
+        if matches!(c.expect, Refused(_)) && c.options == "w/64" {
+            let key = store.key(&format!("hostile/{i:03}/x.jpg"));
+            assert_eq!(store.read(&format!("copy/{key}/w64_q80")).await, None);
+        }
+    }
+}
+
+/// What is wrong with the answer to `c`, if anything.
+async fn check(c: &Case, res: reqwest::Response) -> Option<String> {
+    let status = res.status().as_u16();
+    let content_type = header(&res, "content-type").unwrap_or("").to_string();
+    let nosniff = header(&res, "x-content-type-options") == Some("nosniff");
+    let body = res.bytes().await.expect("a body");
+    let excerpt = || String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+    match c.expect {
+        Refused(expected) => {
+            if status != expected {
+                return Some(format!("{status} (expected {expected}): {}", excerpt()));
+            }
+            if content_type != "application/json" || !nosniff {
+                return Some(format!("error as {content_type:?}, nosniff {nosniff}"));
+            }
+            let json: serde_json::Value = match serde_json::from_slice(&body) {
+                Ok(json) => json,
+                Err(e) => return Some(format!("body is not JSON ({e}): {}", excerpt())),
+            };
+            let message = json["error"].as_str().unwrap_or("");
+            if json["status"].as_u64() != Some(u64::from(status)) || message.is_empty() {
+                return Some(format!("body {json}"));
+            }
+            None
+        }
+        Served(absent) => {
+            if status != 200 {
+                return Some(format!("{status} (expected 200): {}", excerpt()));
+            }
+            if !["image/jpeg", "image/png", "image/gif", "image/webp"]
+                .contains(&content_type.as_str())
+            {
+                return Some(format!("served as {content_type:?}"));
+            }
+            if let Err(e) = image::load_from_memory(&body) {
+                return Some(format!("the output does not decode: {e}"));
+            }
+            absent
+                .iter()
+                .find(|needle| find(&body, needle).is_some())
+                .map(|needle| {
+                    format!(
+                        "the output still holds {:?}",
+                        String::from_utf8_lossy(needle)
+                    )
+                })
+        }
+    }
+}
+
+async fn a_16_bit_png_at_the_pixel_limit_is_served_and_one_row_more_is_413(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let mut config = test_config();
+    // 640x480, a 16-bit RGBA PNG of 2.4 MB decoded: the limit, not the format, decides.
+    config.limits.max_source_pixels = 640 * 480;
+    let app = spawn_app(&store, config).await;
+    let at = store
+        .put_original("at.png", Bytes::from(png_16_bit(640, 480)))
+        .await;
+    let above = store
+        .put_original("above.png", Bytes::from(png_16_bit(640, 481)))
+        .await;
+    let res = app.get(&format!("/w/64/{at}")).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(decoded_size(&res.bytes().await.unwrap()), (64, 48));
+    let (status, message) = error_json(app.get(&format!("/w/64/{above}")).await).await;
+    assert_eq!(status, 413, "{message}");
+    assert!(message.contains("640x481"), "{message}");
+    app.stop().await;
+    assert_eq!(store.probe.total_puts(), 1);
+}
+
+/// Bombs inside otherwise valid headers, through `sizer resize` (the server's pipeline, default limits):
+/// the memory they cost stays bounded by the size they declare, whatever their chunks inflate to. The
+/// child's peak RSS comes from wait4.
+#[test]
+fn bombs_inside_valid_headers_stay_within_bounded_memory() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let png = png_rgb(32, 24);
+    let bombs = [
+        (
+            "an iCCP chunk inflating to 256 MiB",
+            png_with_chunks(&png, &[iccp_bomb(256 << 20)]),
+            true,
+        ),
+        (
+            "a zTXt chunk inflating to 256 MiB",
+            png_with_chunks(
+                &png,
+                &[png_chunk(
+                    b"zTXt",
+                    &[&b"Comment\0\0"[..], &zlib_zeros(256 << 20)].concat(),
+                )],
+            ),
+            true,
+        ),
+        (
+            "an IDAT inflating to 256 MiB",
+            png_raw(64, 64, 8, 0, &zlib_zeros(256 << 20)),
+            true,
+        ),
+        (
+            "a 1x1 GIF screen holding an 8000x8000 frame",
+            gif_manual((1, 1), (8000, 8000), &lzw_run(64_000_000)),
+            false,
+        ),
+    ];
+    let input = dir.path().join("bomb");
+    for (name, bytes, served) in bombs {
+        std::fs::write(&input, &bytes).expect("write the bomb");
+        let (ok, peak_mib) = resize_measured(&input, &dir.path().join("out"));
+        eprintln!("{name}: peak RSS {peak_mib} MiB");
+        assert_eq!(ok, served, "{name}: resized {ok}");
+        assert!(peak_mib < 96, "{name}: peak RSS {peak_mib} MiB");
+    }
+}
+
+/// Runs `sizer resize INPUT OUTPUT --width 16`: whether it succeeded, and its peak RSS in MiB.
+fn resize_measured(input: &std::path::Path, output: &std::path::Path) -> (bool, u64) {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_sizer"))
+        .arg("resize")
+        .arg(input)
+        .arg(output)
+        .args(["--width", "16"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("sizer starts");
+    let pid = libc::pid_t::try_from(child.id()).expect("a pid");
+    let mut status = 0;
+    // SAFETY: rusage is plain data that wait4 fills in; the child is ours and std has not reaped it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if reaped == pid {
+            break;
+        }
+        let error = std::io::Error::last_os_error();
+        assert_eq!(
+            error.kind(),
+            std::io::ErrorKind::Interrupted,
+            "wait4: {error}"
+        );
+    }
+    let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    (ok, u64::try_from(usage.ru_maxrss).unwrap_or(0) / 1024)
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The cases.
+
+fn cases() -> Vec<Case> {
+    let mut cases = Vec::new();
+    truncations(&mut cases);
+    flips(&mut cases);
+    garbage_and_non_images(&mut cases);
+    metadata(&mut cases);
+    bombs(&mut cases);
+    jpeg_kinds(&mut cases);
+    cases
+}
+
+/// Every input format cut short: at its magic number, in its header, just after the header, in the first
+/// scan, half way, and one byte short.
+fn truncations(cases: &mut Vec<Case>) {
+    let baseline = jpeg(160, 120, false);
+    let progressive = jpeg(160, 120, true);
+    for (kind, j) in [("baseline", &baseline), ("progressive", &progressive)] {
+        let sos = segment(j, 0xDA).expect("a scan");
+        let dqt = segment(j, 0xDB).expect("tables");
+        for (at, status, name) in [
+            (2, 415, "SOI only"),
+            (3, 422, "SOI and a marker byte"),
+            (dqt.start + 30, 422, "mid-DQT"),
+            (sos.start, 422, "all headers, no scan"),
+            (sos.end + 16, 422, "16 bytes into the first scan"),
+            (j.len() / 2, 422, "50%"),
+            (j.len() - 1, 422, "1 byte short"),
+        ] {
+            cases.push(case(
+                format!("JPEG {kind} cut at {name}"),
+                j[..at].to_vec(),
+                Refused(status),
+            ));
+        }
+    }
+    let png = png_rgb(160, 120);
+    let idat = png_chunk_at(&png, b"IDAT").expect("IDAT");
+    for (at, status, name) in [
+        (8, 422, "signature only"),
+        (20, 422, "mid-IHDR"),
+        (idat.start, 422, "all headers, no IDAT"),
+        (idat.start + 8 + 16, 422, "16 bytes into IDAT"),
+        (png.len() / 2, 422, "50%"),
+        (idat.end - 1, 422, "1 byte short of the IDAT CRC"),
+    ] {
+        cases.push(case(
+            format!("PNG cut at {name}"),
+            png[..at].to_vec(),
+            Refused(status),
+        ));
+    }
+    // Every pixel is there, only the trailer is cut: served, as browsers and libpng show it.
+    cases.push(case(
+        "PNG cut 1 byte short (in the IEND CRC)",
+        png[..png.len() - 1].to_vec(),
+        Served(&[]),
+    ));
+    for (kind, w) in [
+        ("lossy", webp_lossy(160, 120)),
+        ("lossless", webp_lossless(160, 120)),
+    ] {
+        for (at, status, name) in [
+            (12, 422, "RIFF header only"),
+            (24, 422, "mid-chunk header"),
+            (20 + 16, 422, "16 bytes into the bitstream"),
+            (w.len() / 2, 422, "50%"),
+            (w.len() - 1, 422, "1 byte short"),
+        ] {
+            cases.push(case(
+                format!("WebP {kind} cut at {name}"),
+                w[..at].to_vec(),
+                Refused(status),
+            ));
+        }
+    }
+    let gif = gif_frames(160, 120, 1);
+    let descriptor = gif_image_descriptor(&gif).expect("an image");
+    for (at, status, name) in [
+        (6, 422, "signature only"),
+        (10, 422, "mid-screen descriptor"),
+        (descriptor, 422, "all headers, no image"),
+        (descriptor + 10 + 16, 422, "16 bytes into the image data"),
+        (gif.len() / 2, 422, "50%"),
+    ] {
+        cases.push(case(
+            format!("GIF cut at {name}"),
+            gif[..at].to_vec(),
+            Refused(status),
+        ));
+    }
+    // Every pixel is there, only the trailer (0x3B) is missing: served, as browsers show it.
+    cases.push(case(
+        "GIF cut 1 byte short (its trailer)",
+        gif[..gif.len() - 1].to_vec(),
+        Served(&[]),
+    ));
+}
+
+/// Seeded, reproducible byte flips in headers and in data.
+fn flips(cases: &mut Vec<Case>) {
+    let inputs: [(&str, Vec<u8>); 6] = [
+        ("JPEG baseline", jpeg(160, 120, false)),
+        ("JPEG progressive", jpeg(160, 120, true)),
+        ("PNG", png_rgb(160, 120)),
+        ("WebP lossy", webp_lossy(160, 120)),
+        ("WebP lossless", webp_lossless(160, 120)),
+        ("GIF", gif_frames(160, 120, 1)),
+    ];
+    for (seed, (kind, bytes)) in (1u64..).zip(&inputs) {
+        let header = header_range(kind, bytes);
+        let data = header.end..bytes.len();
+        for (n, (range, count, place)) in [
+            (header.clone(), 1, "header"),
+            (header.clone(), 4, "header"),
+            (data.clone(), 1, "data"),
+            (data.clone(), 16, "data"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let seed = seed * 100 + n as u64;
+            let expect = flip_outcome(seed);
+            cases.push(case(
+                format!("{kind}: {count} byte(s) flipped in the {place}, seed {seed}"),
+                flipped(bytes, range, count, seed),
+                expect,
+            ));
+        }
+    }
+}
+
+/// The outcome of each seeded flip, observed once and pinned: the bytes are the same on every run, so is
+/// the outcome. A flip that leaves a decodable image (a table value, a pixel, a colour: neither JPEG's
+/// entropy coding, nor GIF's LZW, nor WebP's bitstreams carry a checksum) is served; one in a magic number
+/// leaves no known format (415); one in a size can make the image too large (413). PNG's CRCs catch all.
+fn flip_outcome(seed: u64) -> Expect {
+    match seed {
+        100 | 502 | 503 | 600 | 602 => Served(&[]),
+        200 => Refused(413),
+        401 | 501 | 601 => Refused(415),
+        _ => Refused(422),
+    }
+}
+
+fn garbage_and_non_images(cases: &mut Vec<Case>) {
+    let mut rng = Rng(0x5EED);
+    cases.push(case("zero bytes", Vec::new(), Refused(415)));
+    cases.push(case("random bytes", rng.bytes(4096), Refused(415)));
+    // A valid header, then garbage.
+    let j = jpeg(160, 120, false);
+    let sos = segment(&j, 0xDA).expect("a scan");
+    cases.push(case(
+        "JPEG headers then garbage",
+        [&j[..sos.end], &rng.bytes(4096)].concat(),
+        Refused(422),
+    ));
+    let png = png_rgb(160, 120);
+    let idat = png_chunk_at(&png, b"IDAT").expect("IDAT");
+    cases.push(case(
+        "PNG headers then garbage",
+        [&png[..idat.start], &rng.bytes(4096)].concat(),
+        Refused(422),
+    ));
+    cases.push(case(
+        "PNG IDAT of garbage with a valid CRC",
+        [
+            &png[..idat.start],
+            &png_chunk(b"IDAT", &rng.bytes(4096)),
+            &png_chunk(b"IEND", &[]),
+        ]
+        .concat(),
+        Refused(422),
+    ));
+    let w = webp_lossy(160, 120);
+    cases.push(case(
+        "WebP frame header then garbage",
+        [&w[..30], &rng.bytes(4096)].concat(),
+        Refused(422),
+    ));
+    let gif = gif_frames(160, 120, 1);
+    let descriptor = gif_image_descriptor(&gif).expect("an image");
+    cases.push(case(
+        "GIF headers then garbage",
+        [&gif[..descriptor + 10], &rng.bytes(4096)].concat(),
+        Refused(422),
+    ));
+    // Documents and scripts under an image name: never served as what they are.
+    let html = b"<!DOCTYPE html><html><body><script>alert(document.cookie)</script></body></html>";
+    cases.push(case("HTML", html.to_vec(), Refused(415)));
+    cases.push(case(
+        "SVG with a script",
+        br#"<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(2)</script><rect width="10" height="10"/></svg>"#.to_vec(),
+        Refused(415),
+    ));
+    cases.push(case(
+        "SVG behind an XML declaration and a BOM",
+        b"\xEF\xBB\xBF<?xml version=\"1.0\"?><svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>".to_vec(),
+        Refused(415),
+    ));
+    cases.push(case(
+        "JavaScript",
+        b"fetch('/steal?c=' + document.cookie);".to_vec(),
+        Refused(415),
+    ));
+    cases.push(case(
+        "plain text",
+        b"just some text, no image here\n".to_vec(),
+        Refused(415),
+    ));
+    cases.push(case(
+        "PDF",
+        b"%PDF-1.7\n1 0 obj<</Type/Catalog>>endobj\n%%EOF".to_vec(),
+        Refused(415),
+    ));
+    cases.push(case(
+        "BMP (not a supported format)",
+        [b"BM".as_slice(), &rng.bytes(64)].concat(),
+        Refused(415),
+    ));
+    cases.push(case(
+        "TIFF (not a supported format)",
+        [b"II*\0".as_slice(), &rng.bytes(64)].concat(),
+        Refused(415),
+    ));
+    cases.push(case(
+        "HEIC (ISO-BMFF, not AVIF)",
+        [&b"\0\0\0\x18ftypheic\0\0\0\0mif1heic"[..], &rng.bytes(64)].concat(),
+        Refused(415),
+    ));
+    // Polyglots.
+    cases.push(case(
+        "GIF/HTML polyglot (GIF89a/*...*/ with a script)",
+        b"GIF89a/*=1;*/=1;<html><script>alert(1)</script></html>".to_vec(),
+        Refused(413),
+    ));
+    cases.push(case(
+        "GIF/HTML polyglot with a small screen",
+        b"GIF89a\x10\x00\x10\x00\x00\x00\x00<html><script>alert(1)</script></html>".to_vec(),
+        Refused(422),
+    ));
+    cases.push(case(
+        "PNG signature then HTML",
+        [&b"\x89PNG\r\n\x1a\n"[..], &html[..]].concat(),
+        Refused(422),
+    ));
+    cases.push(case(
+        "JPEG SOI then HTML",
+        [&b"\xFF\xD8\xFF"[..], &html[..]].concat(),
+        Refused(422),
+    ));
+    // Valid images with a payload: served re-encoded, without it.
+    cases.push(case(
+        "JPEG with a ZIP appended",
+        [jpeg(160, 120, false), zip_with_html()].concat(),
+        Served(&[b"PK\x03\x04", b"<script"]),
+    ));
+    cases.push(case(
+        "GIF with an HTML comment extension",
+        gif_with_comment(b"<html><script>alert(1)</script></html>"),
+        Served(&[b"<script"]),
+    ));
+    cases.push(case(
+        "PNG with HTML in a tEXt chunk",
+        png_with_chunks(
+            &png_rgb(32, 24),
+            &[png_chunk(
+                b"tEXt",
+                b"Comment\0<html><script>alert(1)</script></html>",
+            )],
+        ),
+        Served(&[b"<script"]),
+    ));
+}
+
+fn metadata(cases: &mut Vec<Case>) {
+    let j = jpeg(64, 48, false);
+    // EXIF: a TIFF header whose first IFD lies past the end; an IFD claiming 65535 entries; a loop of
+    // IFDs; an orientation out of range; a segment claiming more bytes than the file has.
+    let bogus_offset = b"Exif\0\0MM\0\x2a\xFF\xFF\xFF\xF0".to_vec();
+    cases.push(case(
+        "EXIF with its IFD offset past the end",
+        with_segment(&j, 0xE1, &bogus_offset),
+        Served(&[b"Exif"]),
+    ));
+    let mut huge_count = b"Exif\0\0MM\0\x2a\0\0\0\x08\xFF\xFF".to_vec();
+    huge_count.extend_from_slice(&[0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0]);
+    cases.push(case(
+        "EXIF IFD claiming 65535 entries",
+        with_segment(&j, 0xE1, &huge_count),
+        Served(&[b"Exif"]),
+    ));
+    // IFD0 at 8: one entry, the Exif IFD pointer (0x8769) back to IFD0; next IFD also IFD0.
+    let mut looped = b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x01".to_vec();
+    looped.extend_from_slice(&[0x87, 0x69, 0, 4, 0, 0, 0, 1, 0, 0, 0, 8, 0, 0, 0, 8]);
+    cases.push(case(
+        "EXIF IFDs pointing at themselves",
+        with_segment(&j, 0xE1, &looped),
+        Served(&[b"Exif"]),
+    ));
+    let mut orientation = b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x01".to_vec();
+    orientation.extend_from_slice(&[0x01, 0x12, 0, 3, 0, 0, 0, 1, 0xFF, 0xFF, 0, 0, 0, 0, 0, 0]);
+    cases.push(case(
+        "EXIF orientation 65535",
+        with_segment(&j, 0xE1, &orientation),
+        Served(&[b"Exif"]),
+    ));
+    let mut overlong = j.clone();
+    overlong.splice(2..2, [0xFF, 0xE1, 0xFF, 0xFF, b'E', b'x', b'i', b'f', 0, 0]);
+    cases.push(case("APP1 longer than the file", overlong, Refused(422)));
+    // ICC: an APP2 chunk numbered 1 of 255, repeated 3000 times; an XMP packet of 100 segments.
+    let mut chunk = b"ICC_PROFILE\0\x01\xFF".to_vec();
+    chunk.extend_from_slice(&[0x41; 100]);
+    cases.push(case(
+        "3000 APP2 ICC chunks each claiming to be 1 of 255",
+        with_segments(&j, 0xE2, &chunk, 3000),
+        Served(&[b"ICC_PROFILE"]),
+    ));
+    let mut icc_zero = b"ICC_PROFILE\0\x00\x00".to_vec();
+    icc_zero.extend_from_slice(&[0xFF; 64]);
+    cases.push(case(
+        "APP2 ICC chunk numbered 0 of 0",
+        with_segment(&j, 0xE2, &icc_zero),
+        Served(&[b"ICC_PROFILE"]),
+    ));
+    let mut packet = b"http://ns.adobe.com/xap/1.0/\0<x:xmpmeta>".to_vec();
+    packet.resize(65000, b' ');
+    cases.push(case(
+        "100 XMP segments of 65 kB",
+        with_segments(&j, 0xE1, &packet, 100),
+        Served(&[b"xmpmeta"]),
+    ));
+    // PNG: an iCCP chunk inflating to 64 MiB, a zTXt bomb, an eXIf chunk of garbage, 2000 tEXt chunks.
+    let png = png_rgb(32, 24);
+    cases.push(case(
+        "PNG iCCP inflating to 64 MiB",
+        png_with_chunks(&png, &[iccp_bomb(64 << 20)]),
+        Served(&[]),
+    ));
+    cases.push(case(
+        "PNG zTXt inflating to 64 MiB",
+        png_with_chunks(
+            &png,
+            &[png_chunk(
+                b"zTXt",
+                &[&b"Comment\0\0"[..], &zlib_zeros(64 << 20)].concat(),
+            )],
+        ),
+        Served(&[]),
+    ));
+    cases.push(case(
+        "PNG eXIf of garbage",
+        png_with_chunks(&png, &[png_chunk(b"eXIf", &Rng(9).bytes(300))]),
+        Served(&[]),
+    ));
+    let texts: Vec<Vec<u8>> = (0..2000)
+        .map(|i| png_chunk(b"tEXt", format!("k{i}\0value {i}").as_bytes()))
+        .collect();
+    cases.push(case(
+        "PNG with 2000 tEXt chunks",
+        png_with_chunks(&png, &texts),
+        Served(&[b"value 1999"]),
+    ));
+    cases.push(case(
+        "PNG with two iCCP chunks, the second after IDAT",
+        {
+            let mut p = png_with_chunks(&png, &[iccp_bomb(1024)]);
+            let iend = p.len() - 12;
+            p.splice(iend..iend, iccp_bomb(2048));
+            p
+        },
+        Served(&[]),
+    ));
+    // WebP: a VP8X claiming ICC and EXIF, with garbage in both.
+    cases.push(case(
+        "WebP VP8X with garbage ICCP and EXIF chunks",
+        webp_with_metadata(
+            &webp_lossy(32, 24),
+            &Rng(11).bytes(200),
+            &Rng(12).bytes(200),
+        ),
+        Served(&[]),
+    ));
+}
+
+fn bombs(cases: &mut Vec<Case>) {
+    // PNG declaring 100000x100000 in a 100-byte file.
+    cases.push(case(
+        "PNG declaring 100000x100000",
+        png_raw(100_000, 100_000, 8, 2, &zlib_zeros(1024)),
+        Refused(413),
+    ));
+    cases.push(case(
+        "PNG declaring 2^31-1 x 1",
+        png_raw(0x7FFF_FFFF, 1, 8, 0, &zlib_zeros(16)),
+        Refused(413),
+    ));
+    cases.push(case(
+        "PNG declaring 0x0",
+        png_raw(0, 0, 8, 0, &zlib_zeros(16)),
+        Refused(422),
+    ));
+    // 64x64 grey declares 64*65 bytes of scanlines; the IDAT inflates to 64 MiB.
+    cases.push(case(
+        "PNG IDAT inflating to 64 MiB, far more than declared",
+        png_raw(64, 64, 8, 0, &zlib_zeros(64 << 20)),
+        Served(&[]),
+    ));
+    cases.push(case(
+        "PNG IDAT inflating to less than declared",
+        png_raw(64, 64, 8, 0, &zlib_zeros(64 * 30)),
+        Refused(422),
+    ));
+    cases.push(case(
+        "PNG at the pixel limit whose IDAT is a 1 kB stub",
+        png_raw(2000, 2000, 8, 6, &zlib_zeros(1000)),
+        Refused(422),
+    ));
+    // GIF: a huge logical screen; a 1x1 screen with a 6000x6000 frame of LZW run data (36 MB of pixels in
+    // 30 kB); thousands of frames.
+    cases.push(case(
+        "GIF logical screen 65535x65535",
+        gif_manual((65535, 65535), (1, 1), &lzw_run(1)),
+        Refused(413),
+    ));
+    cases.push(case(
+        "GIF 1x1 screen holding a 6000x6000 frame",
+        gif_manual((1, 1), (6000, 6000), &lzw_run(36_000_000)),
+        Refused(422),
+    ));
+    cases.push(case(
+        "GIF with 3000 frames",
+        gif_many_frames(3000),
+        Served(&[]),
+    ));
+    // WebP: a VP8X canvas of 16384x16384 around a small frame; frame headers claiming the maximum.
+    let lossy = webp_lossy(64, 48);
+    cases.push(case(
+        "WebP VP8X canvas 16384x16384",
+        webp_with_canvas(&lossy, 16384, 16384),
+        Refused(413),
+    ));
+    cases.push(case(
+        "WebP VP8X canvas disagreeing with its frame",
+        webp_with_canvas(&lossy, 1000, 1000),
+        Refused(422),
+    ));
+    let mut vp8 = lossy.clone();
+    vp8[26..30].copy_from_slice(&[0xFF, 0x3F, 0xFF, 0x3F]);
+    cases.push(case(
+        "WebP VP8 frame claiming 16383x16383",
+        vp8,
+        Refused(413),
+    ));
+    let mut vp8_small = lossy.clone();
+    vp8_small[26..30].copy_from_slice(&[0xD0, 0x07, 0xD0, 0x07]);
+    cases.push(case(
+        "WebP VP8 frame claiming 2000x2000 with data for 64x48",
+        vp8_small,
+        Refused(422),
+    ));
+    let mut vp8l = webp_lossless(64, 48);
+    vp8l[21..25].copy_from_slice(&[0xFF, 0xFF, 0xFF, 0x0F]);
+    cases.push(case("WebP VP8L claiming 16384x16384", vp8l, Refused(413)));
+    let mut riff = lossy.clone();
+    riff[4..8].copy_from_slice(&[0xFF, 0xFF, 0xFF, 0xFF]);
+    cases.push(case("WebP RIFF size 4 GiB", riff, Refused(422)));
+    // JPEG: SOF claiming 65500x65500; a second, small SOF hidden where a lax header reader would find it
+    // first.
+    cases.push(case(
+        "JPEG SOF claiming 65500x65500",
+        with_sof(&jpeg(64, 48, false), |sof| {
+            sof[5..9].copy_from_slice(&[0xFF, 0xDC, 0xFF, 0xDC]);
+        }),
+        Refused(413),
+    ));
+    cases.push(case(
+        "JPEG SOF claiming 0 lines",
+        with_sof(&jpeg(64, 48, false), |sof| {
+            sof[5..7].copy_from_slice(&[0, 0]);
+        }),
+        Refused(422),
+    ));
+    cases.push(case(
+        "JPEG of 2400x1800 disguised as 16x16 behind a fill byte",
+        disguised_jpeg(&jpeg_grey(2400, 1800)),
+        Refused(413),
+    ));
+    // Extreme shapes within the limit: formats with a dimension cap refuse what they cannot hold.
+    cases.push(case_at(
+        "PNG 1x70000 as JPEG (above JPEG's 65535 lines)",
+        "f/jpeg",
+        png_raw(1, 70_000, 8, 0, &zlib_zeros(70_000 * 2)),
+        Refused(422),
+    ));
+    cases.push(case_at(
+        "PNG 20000x1 as WebP (above WebP's 16383 columns)",
+        "f/webp",
+        png_raw(20_000, 1, 8, 0, &zlib_zeros(20_001)),
+        Refused(422),
+    ));
+}
+
+/// JPEG kinds: CMYK and YCCK are served (converted to sRGB, see `pipeline::cmyk`, whose tests check their
+/// colours); what libjpeg-turbo (as built here) does not decode is refused.
+fn jpeg_kinds(cases: &mut Vec<Case>) {
+    cases.push(case(
+        "CMYK JPEG (Adobe APP14)",
+        jpeg_cmyk(64, 48, false, false),
+        Served(&[]),
+    ));
+    cases.push(case(
+        "YCCK JPEG (Adobe APP14)",
+        jpeg_cmyk(64, 48, true, false),
+        Served(&[]),
+    ));
+    cases.push(case_at(
+        "progressive CMYK JPEG at a DC-only thumbnail size",
+        "w/8",
+        jpeg_cmyk(64, 48, false, true),
+        Served(&[]),
+    ));
+    let j = jpeg(64, 48, false);
+    let p = jpeg(64, 48, true);
+    cases.push(case(
+        "4 components without an Adobe marker",
+        strip_segment(&jpeg_cmyk(64, 48, false, false), 0xEE),
+        Served(&[]),
+    ));
+    cases.push(case(
+        "12-bit precision",
+        with_sof(&j, |sof| sof[4] = 12),
+        Refused(415),
+    ));
+    cases.push(case(
+        "16-bit precision",
+        with_sof(&j, |sof| sof[4] = 16),
+        Refused(415),
+    ));
+    cases.push(case(
+        "12-bit progressive",
+        with_sof(&p, |sof| sof[4] = 12),
+        Refused(415),
+    ));
+    for (marker, kind) in [
+        (0xC3, "lossless (SOF3)"),
+        (0xC5, "hierarchical (SOF5)"),
+        (0xC9, "arithmetic-coded (SOF9)"),
+        (0xCA, "progressive arithmetic-coded (SOF10)"),
+        (0xCB, "lossless arithmetic-coded (SOF11)"),
+    ] {
+        cases.push(case(
+            format!("{kind} JPEG"),
+            with_sof(&j, |sof| sof[1] = marker),
+            Refused(415),
+        ));
+    }
+    cases.push(case(
+        "SOF with 0 components",
+        with_sof(&j, |sof| sof[9] = 0),
+        Refused(422),
+    ));
+    cases.push(case(
+        "SOF with 2 components",
+        with_sof(&j, |sof| sof[9] = 2),
+        Refused(422),
+    ));
+    cases.push(case(
+        "SOF with a sampling factor of 0",
+        with_sof(&j, |sof| sof[11] = 0),
+        Refused(422),
+    ));
+    cases.push(case(
+        "scan header naming a component the frame lacks",
+        {
+            let mut b = j.clone();
+            let sos = segment(&b, 0xDA).expect("a scan");
+            b[sos.start + 5] = 0x77;
+            b
+        },
+        Refused(422),
+    ));
+    cases.push(case(
+        "DQT with an out-of-range table index",
+        {
+            let mut b = j.clone();
+            let dqt = segment(&b, 0xDB).expect("a table");
+            b[dqt.start + 4] = 0x07;
+            b
+        },
+        Refused(422),
+    ));
+    cases.push(case(
+        "DHT with more codes than a table holds",
+        {
+            let mut b = j.clone();
+            let dht = segment(&b, 0xC4).expect("a table");
+            b[dht.start + 5..dht.start + 21].fill(0xFF);
+            b
+        },
+        Refused(422),
+    ));
+    cases.push(case(
+        "two SOI markers",
+        [&j[..2], &j[..]].concat(),
+        Refused(422),
+    ));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Pictures and encoders.
+
+/// SplitMix64: a tiny seeded generator, so every "random" case is the same bytes on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+/// `bytes` with `count` bytes in `range` changed (XOR with a non-zero value).
+fn flipped(bytes: &[u8], range: Range<usize>, count: usize, seed: u64) -> Vec<u8> {
+    let mut rng = Rng(seed);
+    let mut out = bytes.to_vec();
+    for _ in 0..count {
+        let at = range.start + rng.below(range.len());
+        out[at] ^= (rng.next() as u8) | 1;
+    }
+    out
+}
+
+/// Where each format's headers end: flips before it hit the header, after it the data.
+fn header_range(kind: &str, bytes: &[u8]) -> Range<usize> {
+    let end = match kind {
+        k if k.starts_with("JPEG") => segment(bytes, 0xDA).expect("a scan").end,
+        "PNG" => png_chunk_at(bytes, b"IDAT").expect("IDAT").start,
+        k if k.starts_with("WebP") => 30,
+        _ => gif_image_descriptor(bytes).expect("an image") + 10,
+    };
+    2..end
+}
+
+/// A gradient with some noise, so every encoder has real work.
+fn picture(w: u32, h: u32, channels: u32) -> Vec<u8> {
+    let mut rng = Rng(u64::from(w * 31 + h));
+    (0..w * h)
+        .flat_map(|i| {
+            let (x, y) = (i % w, i / w);
+            let noise = (rng.next() % 32) as u8;
+            [
+                (x * 255 / w) as u8,
+                (y * 255 / h) as u8,
+                96 + noise,
+                255 - noise,
+            ]
+            .into_iter()
+            .take(channels as usize)
+        })
+        .collect()
+}
+
+fn jpeg_with(space: mozjpeg::ColorSpace, w: u32, h: u32, progressive: bool) -> Vec<u8> {
+    let mut c = mozjpeg::Compress::new(space);
+    // libjpeg's plain defaults: baseline unless asked (mozjpeg's own profile is progressive).
+    c.set_fastest_defaults();
+    c.set_size(w as usize, h as usize);
+    c.set_quality(85.0);
+    if progressive {
+        c.set_progressive_mode();
+    }
+    let channels = match space {
+        mozjpeg::ColorSpace::JCS_GRAYSCALE => 1,
+        mozjpeg::ColorSpace::JCS_CMYK => 4,
+        _ => 3,
+    };
+    let mut started = c.start_compress(Vec::new()).expect("compress");
+    started
+        .write_scanlines(&picture(w, h, channels))
+        .expect("scanlines");
+    let out = started.finish().expect("a JPEG");
+    let sof = if progressive { 0xC2 } else { 0xC0 };
+    assert!(segment(&out, sof).is_some(), "SOF{:X}", sof - 0xC0);
+    out
+}
+
+fn jpeg(w: u32, h: u32, progressive: bool) -> Vec<u8> {
+    jpeg_with(mozjpeg::ColorSpace::JCS_RGB, w, h, progressive)
+}
+
+fn jpeg_grey(w: u32, h: u32) -> Vec<u8> {
+    jpeg_with(mozjpeg::ColorSpace::JCS_GRAYSCALE, w, h, false)
+}
+
+fn jpeg_cmyk(w: u32, h: u32, ycck: bool, progressive: bool) -> Vec<u8> {
+    let mut c = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_CMYK);
+    c.set_fastest_defaults();
+    if ycck {
+        c.set_color_space(mozjpeg::ColorSpace::JCS_YCCK);
+    }
+    c.set_size(w as usize, h as usize);
+    c.set_quality(85.0);
+    if progressive {
+        c.set_progressive_mode();
+    }
+    let mut started = c.start_compress(Vec::new()).expect("compress");
+    started
+        .write_scanlines(&picture(w, h, 4))
+        .expect("scanlines");
+    let out = started.finish().expect("a JPEG");
+    assert!(segment(&out, 0xEE).is_some(), "an Adobe marker");
+    out
+}
+
+/// A JPEG marker segment: `start` at its 0xFF, `end` after its payload (for SOS: where the entropy-coded
+/// data begins).
+#[derive(Debug, Clone, Copy)]
+struct Segment {
+    start: usize,
+    end: usize,
+}
+
+fn segment(jpeg: &[u8], marker: u8) -> Option<Segment> {
+    let mut pos = 2;
+    while pos + 4 <= jpeg.len() && jpeg[pos] == 0xFF {
+        let len = usize::from(u16::from_be_bytes([jpeg[pos + 2], jpeg[pos + 3]]));
+        let found = Segment {
+            start: pos,
+            end: pos + 2 + len,
+        };
+        if jpeg[pos + 1] == marker {
+            return Some(found);
+        }
+        if jpeg[pos + 1] == 0xDA {
+            return None;
+        }
+        pos = found.end;
+    }
+    None
+}
+
+/// `jpeg` with a marker segment inserted right after SOI.
+fn with_segment(jpeg: &[u8], marker: u8, payload: &[u8]) -> Vec<u8> {
+    with_segments(jpeg, marker, payload, 1)
+}
+
+/// `jpeg` with `times` copies of a marker segment inserted right after SOI.
+fn with_segments(jpeg: &[u8], marker: u8, payload: &[u8], times: usize) -> Vec<u8> {
+    let len = u16::try_from(payload.len() + 2).expect("a segment fits 64 kB");
+    let mut out = jpeg[..2].to_vec();
+    for _ in 0..times {
+        out.extend_from_slice(&[0xFF, marker]);
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(payload);
+    }
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+fn strip_segment(jpeg: &[u8], marker: u8) -> Vec<u8> {
+    let s = segment(jpeg, marker).expect("the segment");
+    [&jpeg[..s.start], &jpeg[s.end..]].concat()
+}
+
+/// `jpeg` with its SOF segment edited: `sof[1]` is the marker, `[4]` the precision, `[5..7]` the height,
+/// `[7..9]` the width, `[9]` the component count, `[11]` the first sampling factors.
+fn with_sof(jpeg: &[u8], edit: impl FnOnce(&mut [u8])) -> Vec<u8> {
+    let s = segment(jpeg, 0xC0)
+        .or_else(|| segment(jpeg, 0xC2))
+        .expect("a SOF");
+    let mut out = jpeg.to_vec();
+    edit(&mut out[s.start..s.end]);
+    out
+}
+
+/// A JPEG that a header reader which treats a fill byte (0xFF) as a marker of its own sees as 16x16: it
+/// takes `FF FF` for a marker and the next two bytes (`E1 FF`) for a length, which lands it inside the
+/// APP1 segment libjpeg skips, on a fake SOF. libjpeg skips the fill byte and reads the real frame.
+fn disguised_jpeg(real: &[u8]) -> Vec<u8> {
+    let mut app1 = vec![0u8; 0xFFFF - 2];
+    // The lax reader reads FF FF at 2..4 and the length E1 FF at 4..6, then skips to 4 + 0xE1FF.
+    let fake_at = 4 + 0xE1FF - 7;
+    app1[fake_at..fake_at + 19].copy_from_slice(&[
+        0xFF, 0xC0, 0x00, 0x11, 0x08, 0x00, 0x10, 0x00, 0x10, 0x03, 0x01, 0x11, 0x00, 0x02, 0x11,
+        0x00, 0x03, 0x11, 0x00,
+    ]);
+    let mut out = vec![0xFF, 0xD8, 0xFF, 0xFF, 0xE1, 0xFF, 0xFF];
+    out.extend_from_slice(&app1);
+    out.extend_from_slice(&real[2..]);
+    out
+}
+
+fn png_rgb(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_raw(w, h, picture(w, h, 3)).expect("a picture");
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .expect("a PNG");
+    out.into_inner()
+}
+
+fn png_16_bit(w: u32, h: u32) -> Vec<u8> {
+    let data: Vec<u16> = picture(w, h, 4)
+        .into_iter()
+        .map(|v| u16::from(v) * 257)
+        .collect();
+    let img = image::ImageBuffer::<image::Rgba<u16>, _>::from_raw(w, h, data).expect("a picture");
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .expect("a PNG");
+    out.into_inner()
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut out = u32::try_from(data.len())
+        .expect("a chunk")
+        .to_be_bytes()
+        .to_vec();
+    out.extend_from_slice(kind);
+    out.extend_from_slice(data);
+    out.extend_from_slice(&crc32(&[&kind[..], data].concat()).to_be_bytes());
+    out
+}
+
+/// Where the first chunk of `kind` lies (length field to CRC).
+fn png_chunk_at(png: &[u8], kind: &[u8; 4]) -> Option<Range<usize>> {
+    let mut pos = 8;
+    while pos + 12 <= png.len() {
+        let len = u32::from_be_bytes(png[pos..pos + 4].try_into().expect("4 bytes")) as usize;
+        let end = pos + 12 + len;
+        if &png[pos + 4..pos + 8] == kind {
+            return Some(pos..end);
+        }
+        pos = end;
+    }
+    None
+}
+
+/// `png` with `chunks` inserted after IHDR.
+fn png_with_chunks(png: &[u8], chunks: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = png[..33].to_vec();
+    chunks.iter().for_each(|c| out.extend_from_slice(c));
+    out.extend_from_slice(&png[33..]);
+    out
+}
+
+/// A PNG from its parts: IHDR (bit depth, colour type), one IDAT holding `zlib`, IEND.
+fn png_raw(w: u32, h: u32, depth: u8, colour: u8, zlib: &[u8]) -> Vec<u8> {
+    let mut ihdr = w.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[depth, colour, 0, 0, 0]);
+    [
+        &b"\x89PNG\r\n\x1a\n"[..],
+        &png_chunk(b"IHDR", &ihdr),
+        &png_chunk(b"IDAT", zlib),
+        &png_chunk(b"IEND", &[]),
+    ]
+    .concat()
+}
+
+fn iccp_bomb(inflated: usize) -> Vec<u8> {
+    png_chunk(b"iCCP", &[&b"bomb\0\0"[..], &zlib_zeros(inflated)].concat())
+}
+
+/// Bits written least significant first, as deflate and GIF's LZW both pack them.
+#[derive(Default)]
+struct Bits {
+    out: Vec<u8>,
+    acc: u64,
+    n: u32,
+}
+
+impl Bits {
+    fn put(&mut self, value: u32, bits: u32) {
+        self.acc |= u64::from(value) << self.n;
+        self.n += bits;
+        while self.n >= 8 {
+            self.out.push(self.acc as u8);
+            self.acc >>= 8;
+            self.n -= 8;
+        }
+    }
+
+    /// A Huffman code: deflate sends those most significant bit first.
+    fn code(&mut self, code: u32, bits: u32) {
+        self.put(code.reverse_bits() >> (32 - bits), bits);
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        if self.n > 0 {
+            self.out.push(self.acc as u8);
+        }
+        self.out
+    }
+}
+
+/// A zlib stream of `n` zero bytes in one fixed-Huffman block: a literal, then copies of 258 bytes at
+/// distance 1 (13 bits each, about 160:1).
+fn zlib_zeros(n: usize) -> Vec<u8> {
+    assert!(n > 0);
+    let mut bits = Bits::default();
+    bits.put(1, 1); // last block
+    bits.put(1, 2); // fixed Huffman codes
+    let literal_zero = |b: &mut Bits| b.code(0x30, 8);
+    literal_zero(&mut bits);
+    let rest = n - 1;
+    for _ in 0..rest / 258 {
+        bits.code(0xC5, 8); // length 258 (symbol 285)
+        bits.code(0, 5); // distance 1
+    }
+    for _ in 0..rest % 258 {
+        literal_zero(&mut bits);
+    }
+    bits.code(0, 7); // end of block
+    let adler = ((n % 65521) as u32) << 16 | 1;
+    [&[0x78, 0x01][..], &bits.finish(), &adler.to_be_bytes()].concat()
+}
+
+fn webp_lossy(w: u32, h: u32) -> Vec<u8> {
+    let data = picture(w, h, 3);
+    let out = webp::Encoder::from_rgb(&data, w, h).encode(80.0).to_vec();
+    assert_eq!(&out[12..16], b"VP8 ");
+    out
+}
+
+fn webp_lossless(w: u32, h: u32) -> Vec<u8> {
+    let data = picture(w, h, 3);
+    let out = webp::Encoder::from_rgb(&data, w, h)
+        .encode_lossless()
+        .to_vec();
+    assert_eq!(&out[12..16], b"VP8L");
+    out
+}
+
+fn riff(chunks: &[Vec<u8>]) -> Vec<u8> {
+    let body: Vec<u8> = chunks.concat();
+    let size = u32::try_from(body.len() + 4).expect("a RIFF");
+    [&b"RIFF"[..], &size.to_le_bytes(), b"WEBP", &body].concat()
+}
+
+fn riff_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut out = kind.to_vec();
+    out.extend_from_slice(&u32::try_from(data.len()).expect("a chunk").to_le_bytes());
+    out.extend_from_slice(data);
+    if data.len() % 2 == 1 {
+        out.push(0);
+    }
+    out
+}
+
+fn vp8x(flags: u8, w: u32, h: u32) -> Vec<u8> {
+    let mut data = vec![flags, 0, 0, 0];
+    data.extend_from_slice(&(w - 1).to_le_bytes()[..3]);
+    data.extend_from_slice(&(h - 1).to_le_bytes()[..3]);
+    riff_chunk(b"VP8X", &data)
+}
+
+/// A simple (VP8) WebP wrapped in a VP8X header declaring a `w`x`h` canvas.
+fn webp_with_canvas(simple: &[u8], w: u32, h: u32) -> Vec<u8> {
+    riff(&[vp8x(0, w, h), simple[12..].to_vec()])
+}
+
+fn webp_with_metadata(simple: &[u8], icc: &[u8], exif: &[u8]) -> Vec<u8> {
+    let w = u32::from(u16::from_le_bytes([simple[26], simple[27]]) & 0x3FFF);
+    let h = u32::from(u16::from_le_bytes([simple[28], simple[29]]) & 0x3FFF);
+    riff(&[
+        vp8x(0x20 | 0x08, w, h),
+        riff_chunk(b"ICCP", icc),
+        simple[12..].to_vec(),
+        riff_chunk(b"EXIF", exif),
+    ])
+}
+
+fn gif_frames(w: u32, h: u32, frames: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut encoder = image::codecs::gif::GifEncoder::new(&mut out);
+        for i in 0..frames {
+            let mut data = picture(w, h, 4);
+            data.iter_mut().skip(3).step_by(4).for_each(|a| *a = 255);
+            data.iter_mut().step_by(4).for_each(|r| *r ^= i as u8);
+            let img = image::RgbaImage::from_raw(w, h, data).expect("a picture");
+            encoder
+                .encode_frame(image::Frame::new(img))
+                .expect("a frame");
+        }
+    }
+    out
+}
+
+/// Where the first image descriptor (0x2C) of a GIF written by `gif_frames` starts.
+fn gif_image_descriptor(gif: &[u8]) -> Option<usize> {
+    let packed = gif[10];
+    let mut pos = 13;
+    if packed & 0x80 != 0 {
+        pos += 3 << ((packed & 0x07) + 1);
+    }
+    loop {
+        match gif.get(pos)? {
+            0x2C => return Some(pos),
+            0x21 => {
+                pos += 2;
+                loop {
+                    let len = usize::from(*gif.get(pos)?);
+                    pos += 1 + len;
+                    if len == 0 {
+                        break;
+                    }
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
+fn sub_blocks(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for chunk in data.chunks(255) {
+        out.push(chunk.len() as u8);
+        out.extend_from_slice(chunk);
+    }
+    out.push(0);
+    out
+}
+
+/// A GIF by hand: a `screen`, a two-colour global table, one `frame` at (0, 0) holding `lzw` (minimum
+/// code size 2).
+fn gif_manual(screen: (u16, u16), frame: (u16, u16), lzw: &[u8]) -> Vec<u8> {
+    let mut out = b"GIF89a".to_vec();
+    out.extend_from_slice(&screen.0.to_le_bytes());
+    out.extend_from_slice(&screen.1.to_le_bytes());
+    out.extend_from_slice(&[0x80, 0, 0, 0, 0, 0, 255, 255, 255]);
+    out.push(0x2C);
+    out.extend_from_slice(&[0, 0, 0, 0]);
+    out.extend_from_slice(&frame.0.to_le_bytes());
+    out.extend_from_slice(&frame.1.to_le_bytes());
+    out.extend_from_slice(&[0, 2]);
+    out.extend_from_slice(&sub_blocks(lzw));
+    out.push(0x3B);
+    out
+}
+
+/// LZW codes (minimum code size 2) for `pixels` pixels of colour 0, as giflib writes them: the run grows
+/// by one pixel per code, so a few kilobytes hold tens of megapixels.
+fn lzw_run(pixels: u64) -> Vec<u8> {
+    const CLEAR: u32 = 4;
+    const END: u32 = 5;
+    let mut bits = Bits::default();
+    let (mut width, mut next) = (3u32, END + 1);
+    let emit = |bits: &mut Bits, code: u32, width: &mut u32, next: u32| {
+        bits.put(code, *width);
+        if next >= 1 << *width && *width < 12 {
+            *width += 1;
+        }
+    };
+    emit(&mut bits, CLEAR, &mut width, next);
+    let (mut left, mut run) = (pixels, 1u64);
+    while left > 0 {
+        let len = run.min(left);
+        // In a fresh table, the run of length L >= 2 is code END + L - 1.
+        let code = if len == 1 { 0 } else { END + len as u32 - 1 };
+        emit(&mut bits, code, &mut width, next);
+        left -= len;
+        if left == 0 {
+            break;
+        }
+        if next >= 4095 {
+            emit(&mut bits, CLEAR, &mut width, next);
+            (width, next, run) = (3, END + 1, 1);
+        } else {
+            next += 1;
+            run += 1;
+        }
+    }
+    emit(&mut bits, END, &mut width, next);
+    bits.finish()
+}
+
+/// A 1x1 GIF with a comment extension holding `comment`.
+fn gif_with_comment(comment: &[u8]) -> Vec<u8> {
+    let mut out = gif_manual((1, 1), (1, 1), &lzw_run(1));
+    // After the header, the screen descriptor and the two-colour table.
+    let at = 13 + 6;
+    let mut extension = vec![0x21, 0xFE];
+    extension.extend_from_slice(&sub_blocks(comment));
+    out.splice(at..at, extension);
+    out
+}
+
+fn gif_many_frames(frames: usize) -> Vec<u8> {
+    let one = gif_manual((4, 4), (4, 4), &lzw_run(16));
+    let header = 13 + 6;
+    let frame = &one[header..one.len() - 1];
+    let mut out = one[..header].to_vec();
+    for _ in 0..frames {
+        out.extend_from_slice(frame);
+    }
+    out.push(0x3B);
+    out
+}
+
+/// A ZIP archive (one stored file, index.html) as appended to an image to make a polyglot.
+fn zip_with_html() -> Vec<u8> {
+    let name = b"index.html";
+    let body = b"<html><script>alert(1)</script></html>";
+    let crc = crc32(body).to_le_bytes();
+    let size = (body.len() as u32).to_le_bytes();
+    let mut out = b"PK\x03\x04\x14\0\0\0\0\0\0\0\0\0".to_vec();
+    out.extend_from_slice(&crc);
+    out.extend_from_slice(&size);
+    out.extend_from_slice(&size);
+    out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(name);
+    out.extend_from_slice(body);
+    let central = out.len() as u32;
+    out.extend_from_slice(b"PK\x01\x02\x14\0\x14\0\0\0\0\0\0\0\0\0");
+    out.extend_from_slice(&crc);
+    out.extend_from_slice(&size);
+    out.extend_from_slice(&size);
+    out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    out.extend_from_slice(&[0; 12]);
+    out.extend_from_slice(name);
+    let central_len = out.len() as u32 - central;
+    out.extend_from_slice(b"PK\x05\x06\0\0\0\0\x01\0\x01\0");
+    out.extend_from_slice(&central_len.to_le_bytes());
+    out.extend_from_slice(&central.to_le_bytes());
+    out.extend_from_slice(&[0, 0]);
+    out
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+#[test]
+fn the_generators_make_what_they_claim() {
+    // The bomb generators are checked against independent decoders, so a refusal is about the hostile
+    // part, not a broken generator.
+    let gif = gif_manual((100, 30), (100, 30), &lzw_run(3000));
+    let img = image::load_from_memory(&gif).expect("a valid GIF");
+    assert_eq!((img.width(), img.height()), (100, 30));
+    assert!(img.to_rgba8().pixels().all(|p| p.0 == [0, 0, 0, 255]));
+    let big = gif_manual((1000, 1000), (1000, 1000), &lzw_run(1_000_000));
+    assert!(big.len() < 10_000, "{} bytes", big.len());
+    assert_eq!(image::load_from_memory(&big).expect("valid").width(), 1000);
+    let png = png_raw(300, 200, 8, 0, &zlib_zeros(301 * 200));
+    let img = image::load_from_memory(&png).expect("a valid PNG");
+    assert_eq!((img.width(), img.height()), (300, 200));
+    let commented = gif_with_comment(b"hello");
+    assert_eq!(
+        image::load_from_memory(&commented).expect("valid").width(),
+        1
+    );
+    assert!(find(&commented, b"hello").is_some());
+    let many = gif_many_frames(5);
+    assert_eq!(image::load_from_memory(&many).expect("valid").width(), 4);
+    let with_text = png_with_chunks(&png_rgb(8, 8), &[png_chunk(b"tEXt", b"a\0b")]);
+    assert!(image::load_from_memory(&with_text).is_ok());
+    let webp = webp_with_metadata(&webp_lossy(32, 24), b"x", b"y");
+    assert_eq!(image::load_from_memory(&webp).expect("valid").width(), 32);
+}
