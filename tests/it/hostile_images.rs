@@ -244,6 +244,8 @@ fn bombs_inside_valid_headers_stay_within_bounded_memory() {
 }
 
 /// Runs `sizer resize INPUT OUTPUT --width 16`: whether it succeeded, and its peak RSS in MiB.
+// The child is reaped by `wait4` below (for its rusage), which clippy cannot see.
+#[allow(clippy::zombie_processes)]
 fn resize_measured(input: &std::path::Path, output: &std::path::Path) -> (bool, u64) {
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_sizer"))
         .arg("resize")
