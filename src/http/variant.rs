@@ -7,9 +7,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 
-use super::{AppState, Deadline};
 use super::error::AppError;
 use super::headers;
+use super::{AppState, Deadline};
 use crate::options::accept;
 use crate::spec::{RequestContext, VariantSpec};
 

@@ -104,7 +104,10 @@ impl Function {
         let sizer_log = std::fs::File::create(&log).unwrap();
         let sizer = Command::new(env!("CARGO_BIN_EXE_sizer"))
             // What Lambda (here cargo-lambda, as `watch` prints) sets in a function's environment.
-            .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt"))
+            .env(
+                "AWS_LAMBDA_RUNTIME_API",
+                format!("http://127.0.0.1:{port}/.rt"),
+            )
             .env("AWS_LAMBDA_FUNCTION_NAME", "_")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
@@ -194,7 +197,10 @@ fn error_body(answer: &Value) -> (u64, String) {
     assert_eq!(answer["isBase64Encoded"], false, "{answer:#}");
     let body: Value = serde_json::from_str(answer["body"].as_str().expect("body")).expect("JSON");
     assert_eq!(body["status"].as_u64(), Some(status(answer)), "{body}");
-    (status(answer), body["error"].as_str().expect("error").to_string())
+    (
+        status(answer),
+        body["error"].as_str().expect("error").to_string(),
+    )
 }
 
 #[tokio::test]
@@ -209,7 +215,10 @@ async fn a_function_url_event_gets_the_variant_base64_encoded_and_it_is_written_
     assert_eq!(answer["headers"]["content-type"], "image/jpeg");
     assert_eq!(answer["headers"]["sizer-tier"], "computed");
     let jpeg = binary_body(&answer);
-    assert_eq!(image::guess_format(&jpeg).unwrap(), image::ImageFormat::Jpeg);
+    assert_eq!(
+        image::guess_format(&jpeg).unwrap(),
+        image::ImageFormat::Jpeg
+    );
     assert_eq!(decoded_size(&jpeg).0, 100);
     // Written back before the invocation answered: a frozen environment would never finish it later.
     let copy = function.store.path().join("copy/images/path.jpg/w100_q80");
@@ -254,7 +263,11 @@ async fn http_errors_are_the_servers_json_errors_and_oversized_variants_a_413() 
     assert_eq!(answer["headers"]["cache-control"], "no-store");
 
     // The raw path reaches the router as sent: `..` is refused, never resolved into another key.
-    let (code, message) = error_body(&function.http(&get("/w/100/images/../images/path.jpg")).await);
+    let (code, message) = error_body(
+        &function
+            .http(&get("/w/100/images/../images/path.jpg"))
+            .await,
+    );
     assert_eq!(code, 400);
     assert!(message.contains("'..'"), "{message}");
 
@@ -281,10 +294,16 @@ async fn rest_api_and_alb_events_get_their_own_response_shapes_and_signed_raw_pa
 
     // API Gateway REST: the stage ("prod") is not part of the path the grammar reads.
     let answer = function
-        .http(&http_event("api-gateway-rest.json", "/w/100/images/path.jpg"))
+        .http(&http_event(
+            "api-gateway-rest.json",
+            "/w/100/images/path.jpg",
+        ))
         .await;
     assert_eq!(status(&answer), 200, "{answer:#}");
-    assert_eq!(answer["multiValueHeaders"]["content-type"], json!(["image/jpeg"]));
+    assert_eq!(
+        answer["multiValueHeaders"]["content-type"],
+        json!(["image/jpeg"])
+    );
     assert_eq!(decoded_size(&binary_body(&answer)).0, 100);
 
     let answer = function
@@ -293,7 +312,10 @@ async fn rest_api_and_alb_events_get_their_own_response_shapes_and_signed_raw_pa
     assert_eq!(status(&answer), 200, "{answer:#}");
     assert_eq!(answer["statusDescription"], "200 OK");
     assert_eq!(answer["headers"]["content-type"], "image/jpeg");
-    assert_eq!(answer["multiValueHeaders"]["content-type"], json!(["image/jpeg"]));
+    assert_eq!(
+        answer["multiValueHeaders"]["content-type"],
+        json!(["image/jpeg"])
+    );
     assert_eq!(decoded_size(&binary_body(&answer)).0, 50);
 
     // A signature covers the path exactly as sent, percent-encoding included.
@@ -307,7 +329,11 @@ async fn rest_api_and_alb_events_get_their_own_response_shapes_and_signed_raw_pa
         .env("SIZER_SIGNING__KEYS", &keys)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let signed = String::from_utf8(out.stdout).unwrap().trim().to_string();
     for fixture in ["function-url.json", "alb.json"] {
         let answer = function.http(&http_event(fixture, &signed)).await;
@@ -334,7 +360,10 @@ async fn storage_notifications_reach_the_events_handler() {
                 }
             }
             // The handler's error fails the invocation, under the events' error type.
-            Err(error) => assert_eq!(error["errorType"], "Sizer.EventError", "{fixture}: {error:#}"),
+            Err(error) => assert_eq!(
+                error["errorType"], "Sizer.EventError",
+                "{fixture}: {error:#}"
+            ),
         }
     }
 }
@@ -377,8 +406,8 @@ async fn an_invocation_answers_only_once_its_write_backs_are_done() {
     // computed again on every cold request. In process, with the store's writes held.
     let store = TestStore::new(Backend::Fs).await;
     let key = store.put_original("path.jpg", sample("path.jpg")).await;
-    let state = sizer::startup::build_state_with_store(test_config(), store.probe.clone())
-        .expect("state");
+    let state =
+        sizer::startup::build_state_with_store(test_config(), store.probe.clone()).expect("state");
     let function = sizer::lambda::Function::new(state);
     let gate = store.probe.hold_puts();
     let event = http_event("function-url.json", &format!("/w/100/{key}"));
