@@ -460,6 +460,24 @@ async fn an_invocation_answers_only_once_its_write_backs_are_done() {
 }
 
 #[test]
+fn the_release_profile_keeps_unwinding_under_cargo_lambda() {
+    // `cargo lambda build` adds panic = "abort" to a release profile that names no panic strategy; then a
+    // corrupt JPEG (libjpeg errors unwind through mozjpeg) would end the whole function, not answer 422.
+    let manifest = include_str!("../../Cargo.toml");
+    let release = manifest
+        .split("[profile.release]")
+        .nth(1)
+        .expect("a release profile")
+        .split("\n[")
+        .next()
+        .unwrap_or_default();
+    assert!(
+        release.lines().any(|l| l.trim() == "panic = \"unwind\""),
+        "[profile.release] must say panic = \"unwind\""
+    );
+}
+
+#[test]
 fn a_lambda_environment_without_the_function_variables_is_refused_clearly() {
     let out = Command::new(env!("CARGO_BIN_EXE_sizer"))
         .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
