@@ -5,3 +5,4 @@ pub mod purge;
 pub mod resize;
 pub mod serve;
 pub mod sign;
+pub mod store_args;

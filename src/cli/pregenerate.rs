@@ -5,13 +5,12 @@
 //! skipped). Exit status: 0 when every original succeeded, 1 otherwise.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::store_args::StoreArgs;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use sizer::config::{Config, Overrides};
 use sizer::pool::CpuPool;
 use sizer::pregenerate::Pregenerator;
 use sizer::pregenerate::backfill::{self, Backfill, Ended, Progress, get};
@@ -19,15 +18,8 @@ use sizer::telemetry::Metrics;
 
 #[derive(Args)]
 pub struct PregenerateArgs {
-    /// TOML configuration file (see config/default.toml, `[pregenerate] variants`).
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Work on a local directory.
-    #[arg(long, conflicts_with = "bucket")]
-    root: Option<PathBuf>,
-    /// Work on an S3 bucket (AWS_ENDPOINT_URL, AWS_REGION and credentials from the environment).
-    #[arg(long)]
-    bucket: Option<String>,
+    #[command(flatten)]
+    store: StoreArgs,
     /// Only originals whose keys start with this (default: every source prefix, or the whole store).
     #[arg(long)]
     prefix: Option<String>,
@@ -40,13 +32,7 @@ pub struct PregenerateArgs {
 }
 
 pub fn run(args: PregenerateArgs) -> Result<(), String> {
-    sizer::telemetry::init_quiet();
-    let overrides = Overrides {
-        root: args.root,
-        bucket: args.bucket,
-        ..Overrides::default()
-    };
-    let config = Config::load(args.config.as_deref(), &overrides).map_err(|e| e.to_string())?;
+    let config = args.store.load()?;
     if config.pregenerate.variants.is_empty() {
         return Err(
             "no variants to make: set [pregenerate] variants, e.g. [\"w/300\", \"w/600\", \"w/900\"]"

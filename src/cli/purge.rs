@@ -2,38 +2,24 @@
 //! `<copy_prefix><KEY>/`), whatever made them. The original stays. Running servers may still hold some
 //! of them in memory until restarted; a storage event for the original makes them forget.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::store_args::StoreArgs;
 use clap::Args;
-use sizer::config::{Config, Overrides};
 use sizer::pool::CpuPool;
 use sizer::pregenerate::{Outcome, Pregenerator};
 use sizer::telemetry::Metrics;
 
 #[derive(Args)]
 pub struct PurgeArgs {
-    /// TOML configuration file (see config/default.toml).
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Work on a local directory.
-    #[arg(long, conflicts_with = "bucket")]
-    root: Option<PathBuf>,
-    /// Work on an S3 bucket (AWS_ENDPOINT_URL, AWS_REGION and credentials from the environment).
-    #[arg(long)]
-    bucket: Option<String>,
+    #[command(flatten)]
+    store: StoreArgs,
     /// The original's key, e.g. images/x.jpg.
     key: String,
 }
 
 pub fn run(args: PurgeArgs) -> Result<(), String> {
-    sizer::telemetry::init_quiet();
-    let overrides = Overrides {
-        root: args.root,
-        bucket: args.bucket,
-        ..Overrides::default()
-    };
-    let config = Config::load(args.config.as_deref(), &overrides).map_err(|e| e.to_string())?;
+    let config = args.store.load()?;
     let key = args.key.trim_start_matches('/');
     if key.is_empty() {
         return Err("give the original's key, e.g. images/x.jpg".into());
