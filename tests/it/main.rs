@@ -12,6 +12,7 @@ mod demo;
 mod errors;
 mod events;
 mod formats;
+mod fuzz_corpus;
 mod hostile_images;
 mod hostile_urls;
 mod options;
