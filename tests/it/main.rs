@@ -14,6 +14,7 @@ mod demo;
 mod errors;
 mod events;
 mod formats;
+mod fuzz_corpus;
 mod hostile_images;
 mod hostile_urls;
 mod lambda;

@@ -1,0 +1,7 @@
+//! The pipeline on WebP only, from a WebP seed corpus: inputs that are not WebP are left out of the corpus.
+#![no_main]
+
+use libfuzzer_sys::{Corpus, fuzz_target};
+use sizer::pipeline::Format;
+
+fuzz_target!(|data: &[u8]| -> Corpus { sizer_fuzz::pipeline(data, Some(Format::WebP)) });
