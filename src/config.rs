@@ -138,6 +138,10 @@ pub struct LimitsConfig {
     pub memory_budget_bytes: u64,
     /// How long work waits for the memory budget before a 503.
     pub memory_wait_ms: u64,
+    /// Most frames an animated GIF or WebP may have (counted before decoding). 413 above.
+    pub max_frames: u32,
+    /// Most pixels an animation may hold over all its frames (frames × canvas). 413 above.
+    pub max_animation_pixels: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -159,6 +163,9 @@ pub struct OutputConfig {
     /// Copy the original's EXIF `Artist` and `Copyright` fields (and nothing else) into JPEG, PNG and
     /// WebP variants. Part of every variant key.
     pub keep_copyright: bool,
+    /// Serve the first frame of animated GIFs and WebPs instead of the animation. Part of every variant
+    /// key (`_still`).
+    pub first_frame_only: bool,
     /// `Cache-Control` of successful image responses.
     pub cache_control: String,
     /// `Cache-Control` of error responses.
@@ -265,6 +272,8 @@ impl Default for LimitsConfig {
             max_dpr: 3.0,
             memory_budget_bytes: 512 << 20,
             memory_wait_ms: 2_000,
+            max_frames: 1_000,
+            max_animation_pixels: 300_000_000,
         }
     }
 }
@@ -278,6 +287,7 @@ impl Default for OutputConfig {
             png: PngMode::Lossless,
             keep_profile: false,
             keep_copyright: false,
+            first_frame_only: false,
             cache_control: "public, max-age=31536000, immutable".into(),
             error_cache_control: "no-store".into(),
         }
@@ -416,6 +426,9 @@ impl Config {
                 "limits.max_dpr must be from 1 to 9.9 with at most one decimal, got {}",
                 self.limits.max_dpr
             ));
+        }
+        if self.limits.max_frames == 0 {
+            return invalid("limits.max_frames must be at least 1".into());
         }
         if self.limits.max_output_pixels == 0 {
             return invalid("limits.max_output_pixels must be at least 1".into());

@@ -39,7 +39,9 @@ pub struct Source {
 /// What a variant is made from.
 pub struct Prepared {
     pub source: Arc<Source>,
-    pub decoded: Arc<Pixels>,
+    /// The original decoded at the scale the job needs; `None` when the job's output is an animation,
+    /// made frame by frame from the source's bytes.
+    pub decoded: Option<Arc<Pixels>>,
     /// Time this request spent reading the store (a HEAD when the original was shared).
     pub fetch: Duration,
     /// Time this request spent decoding (zero when it used a shared decode).
@@ -139,6 +141,9 @@ impl Originals {
             cache.invalidate(&source_key).await;
         }
         let fetch = started.elapsed();
+        if source.original.animates(job) {
+            return self.animation(source, fetch).await;
+        }
         let scale = source.original.scale_for(job)?;
         let info = source.original.info;
         let decoded_bytes = decoded_size(&info, scale);
@@ -146,7 +151,7 @@ impl Originals {
             let (decoded, held) = self.decode(&source, job, deadline).await?;
             return Ok(Prepared {
                 source,
-                decoded: Arc::new(decoded),
+                decoded: Some(Arc::new(decoded)),
                 fetch,
                 decode: started.elapsed() - fetch,
                 held: Some(held),
@@ -175,7 +180,7 @@ impl Originals {
         });
         Ok(Prepared {
             source,
-            decoded,
+            decoded: Some(decoded),
             fetch,
             decode: if shared {
                 Duration::ZERO
@@ -206,12 +211,34 @@ impl Originals {
     ) -> Result<Prepared, VariantError> {
         let source = Arc::new(self.fetch(key).await?);
         let fetch = started.elapsed();
+        if source.original.animates(job) {
+            return self.animation(source, fetch).await;
+        }
         let (decoded, held) = self.decode(&source, job, deadline).await?;
         Ok(Prepared {
             source,
-            decoded: Arc::new(decoded),
+            decoded: Some(Arc::new(decoded)),
             fetch,
             decode: started.elapsed() - fetch,
+            held: Some(held),
+        })
+    }
+
+    /// An animation is decoded frame by frame while it is made: what is held meanwhile is its bytes, a
+    /// few canvases (the frame being drawn, the one to restore, the one handed on) and a few output frames
+    /// (at most canvas-sized).
+    async fn animation(
+        &self,
+        source: Arc<Source>,
+        fetch: Duration,
+    ) -> Result<Prepared, VariantError> {
+        let canvas = decoded_size(&source.original.info, Scale::Full);
+        let held = self.reserve(source.bytes.len() as u64 + 6 * canvas).await?;
+        Ok(Prepared {
+            source,
+            decoded: None,
+            fetch,
+            decode: Duration::ZERO,
             held: Some(held),
         })
     }

@@ -29,7 +29,7 @@ use crate::config::Config;
 use crate::options::{Options, UrlError, grammar};
 use crate::pipeline::{self, Job, PipelineError};
 use crate::pool::{CpuPool, PoolError};
-use crate::spec::{SpecRules, VariantSpec};
+use crate::spec::{JobLimits, SpecRules, VariantSpec};
 use crate::store::{ObjectInfo, PutOptions, Store, StoreError, Written};
 use crate::telemetry::Metrics;
 
@@ -206,9 +206,7 @@ pub struct Pregenerator {
     rules: SpecRules,
     templates: Templates,
     max_source_bytes: u64,
-    max_source_pixels: u64,
-    max_output_pixels: u64,
-    allow_upscale: bool,
+    limits: JobLimits,
     /// The loop guard logs its first refusal at `warn`, the rest at `debug` (all are counted).
     guard_logged: AtomicBool,
 }
@@ -227,9 +225,7 @@ impl Pregenerator {
             rules: SpecRules::from_config(config)?,
             templates: Templates::from_config(config)?,
             max_source_bytes: config.limits.max_source_bytes,
-            max_source_pixels: config.limits.max_source_pixels,
-            max_output_pixels: config.limits.max_output_pixels,
-            allow_upscale: config.widths.allow_upscale,
+            limits: JobLimits::from_config(config),
             guard_logged: AtomicBool::new(false),
         })
     }
@@ -391,14 +387,7 @@ impl Pregenerator {
             .map_err(|e| budget_error(key, e))?;
         let jobs: Vec<Job> = todo
             .iter()
-            .map(|Pending { spec, .. }| {
-                spec.job(
-                    self.allow_upscale,
-                    self.max_source_pixels,
-                    self.max_output_pixels,
-                    deadline,
-                )
-            })
+            .map(|Pending { spec, .. }| spec.job(&self.limits, deadline))
             .collect();
         let made = self
             .pool

@@ -36,9 +36,33 @@ pub struct VariantSpec {
     pub keep_profile: bool,
     /// Copy the original's EXIF credits (from configuration).
     pub keep_credits: bool,
+    /// Serve an animation's first frame only (from configuration).
+    pub still: bool,
     pub format: OutputFormat,
     /// Whether the format depended on the request's `Accept` (the response then varies on it).
     pub negotiated: bool,
+}
+
+/// The configured limits every job runs under.
+#[derive(Debug, Clone, Copy)]
+pub struct JobLimits {
+    pub allow_upscale: bool,
+    pub max_pixels: u64,
+    pub max_output_pixels: u64,
+    pub max_frames: u32,
+    pub max_animation_pixels: u64,
+}
+
+impl JobLimits {
+    pub fn from_config(config: &Config) -> JobLimits {
+        JobLimits {
+            allow_upscale: config.widths.allow_upscale,
+            max_pixels: config.limits.max_source_pixels,
+            max_output_pixels: config.limits.max_output_pixels,
+            max_frames: config.limits.max_frames,
+            max_animation_pixels: config.limits.max_animation_pixels,
+        }
+    }
 }
 
 /// What a request carries besides its path.
@@ -76,6 +100,7 @@ pub struct SpecRules {
     pub png: PngMode,
     pub keep_profile: bool,
     pub keep_credits: bool,
+    pub still: bool,
     pub auto_format: bool,
     pub auto_formats: Vec<Format>,
     pub presets: Presets,
@@ -98,6 +123,7 @@ impl SpecRules {
             png: config.output.png,
             keep_profile: config.output.keep_profile,
             keep_credits: config.output.keep_copyright,
+            still: config.output.first_frame_only,
             auto_format: config.output.auto_format,
             auto_formats: config
                 .output
@@ -236,6 +262,7 @@ impl VariantSpec {
             png: rules.png,
             keep_profile: rules.keep_profile,
             keep_credits: rules.keep_credits,
+            still: rules.still,
             format,
             negotiated,
         })
@@ -274,6 +301,9 @@ impl VariantSpec {
         if self.keep_credits {
             parts.push("cr".into());
         }
+        if self.still {
+            parts.push("still".into());
+        }
         let suffix = match self.format {
             OutputFormat::Original => String::new(),
             OutputFormat::Fixed(f) => format!(".{}", f.extension()),
@@ -285,21 +315,24 @@ impl VariantSpec {
     /// The pipeline's job for this variant, under the configured limits.
     pub fn job(
         &self,
-        allow_upscale: bool,
-        max_pixels: u64,
-        max_output_pixels: u64,
+        limits: &JobLimits,
         deadline: Option<std::time::Instant>,
     ) -> crate::pipeline::Job {
         crate::pipeline::Job {
-            target: self.target(allow_upscale),
+            target: self.target(limits.allow_upscale),
             background: self.background,
             quality: self.quality,
             png: self.png,
             format: self.format,
             keep_profile: self.keep_profile,
             keep_credits: self.keep_credits,
-            max_pixels,
-            max_output_pixels,
+            max_pixels: limits.max_pixels,
+            max_output_pixels: limits.max_output_pixels,
+            animation: crate::pipeline::animation::Limits {
+                animate: !self.still,
+                max_frames: limits.max_frames,
+                max_pixels: limits.max_animation_pixels,
+            },
             deadline,
         }
     }

@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::originals::Originals;
 use crate::pipeline::{self, Format, PipelineError, Timings};
 use crate::pool::{CpuPool, PoolError};
-use crate::spec::VariantSpec;
+use crate::spec::{JobLimits, VariantSpec};
 use crate::store::{ByteStream, PutOptions, Store, StoreError, StoredObject};
 use crate::telemetry::Metrics;
 
@@ -175,9 +175,7 @@ struct Inner {
     originals: Originals,
     copy_prefix: String,
     max_item_bytes: u64,
-    max_source_pixels: u64,
-    max_output_pixels: u64,
-    allow_upscale: bool,
+    limits: JobLimits,
     timeout: Duration,
 }
 
@@ -212,9 +210,7 @@ impl Variants {
             metrics,
             copy_prefix: config.keys.copy_prefix.clone(),
             max_item_bytes: config.cache.max_item_bytes,
-            max_source_pixels: config.limits.max_source_pixels,
-            max_output_pixels: config.limits.max_output_pixels,
-            allow_upscale: config.widths.allow_upscale,
+            limits: JobLimits::from_config(config),
             timeout: config.request_timeout(),
         };
         Variants {
@@ -323,28 +319,26 @@ impl Inner {
 
     async fn compute(&self, spec: &VariantSpec) -> Result<Variant, VariantError> {
         let deadline = Instant::now() + self.timeout;
-        let job = spec.job(
-            self.allow_upscale,
-            self.max_source_pixels,
-            self.max_output_pixels,
-            Some(deadline),
-        );
+        let job = spec.job(&self.limits, Some(deadline));
         let prepared = self.originals.prepare(&spec.source, &job, deadline).await?;
         // Resize and encode buffers, about the decoded image's size again: already in an unshared
         // decode's reservation; reserved here when the decode was shared.
-        let _render = match prepared.held {
-            Some(_) => None,
-            None => Some(
+        let _render = match (&prepared.held, &prepared.decoded) {
+            (None, Some(decoded)) => Some(
                 self.pool
                     .budget()
-                    .reserve(prepared.decoded.data.len() as u64)
+                    .reserve(decoded.data.len() as u64)
                     .await?,
             ),
+            _ => None,
         };
-        let (source, decoded) = (Arc::clone(&prepared.source), Arc::clone(&prepared.decoded));
+        let (source, decoded) = (Arc::clone(&prepared.source), prepared.decoded.clone());
         let encoded = self
             .pool
-            .run(move || source.original.render(&decoded, &job))
+            .run(move || match decoded {
+                Some(decoded) => source.original.render(&decoded, &job),
+                None => source.original.animate(&source.bytes, &job),
+            })
             .await
             .inspect_err(|e| {
                 if matches!(e, PoolError::Overloaded(_)) {

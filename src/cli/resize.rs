@@ -41,6 +41,9 @@ pub struct ResizeArgs {
     /// Copy the input's EXIF Artist and Copyright (nothing else), as `output.keep_copyright = true`.
     #[arg(long)]
     keep_copyright: bool,
+    /// Write the first frame of an animated GIF or WebP only, as `output.first_frame_only = true`.
+    #[arg(long)]
+    first_frame: bool,
 }
 
 pub fn run(args: ResizeArgs) -> Result<(), String> {
@@ -87,6 +90,11 @@ pub fn run(args: ResizeArgs) -> Result<(), String> {
         keep_credits: args.keep_copyright,
         max_pixels: limits.max_source_pixels,
         max_output_pixels: limits.max_output_pixels,
+        animation: pipeline::animation::Limits {
+            animate: !args.first_frame,
+            max_frames: limits.max_frames,
+            max_pixels: limits.max_animation_pixels,
+        },
         deadline: None,
     };
     let out =

@@ -79,7 +79,9 @@ impl AppError {
                     StatusCode::BAD_GATEWAY
                 }
                 VariantError::Pipeline(p) => match p {
-                    PipelineError::TooManyPixels { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                    PipelineError::TooManyPixels { .. }
+                    | PipelineError::TooManyFrames { .. }
+                    | PipelineError::AnimationTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                     // The URL asked for too large an output: the client's to change.
                     PipelineError::OutputTooLarge { .. } => StatusCode::BAD_REQUEST,
                     PipelineError::Unsupported | PipelineError::UnsupportedVariant(_) => {

@@ -55,7 +55,7 @@ impl OutputFormat {
     }
 }
 
-/// Formats that can carry an animation (sizer writes the first frame today; see `animation`).
+/// Formats that can carry an animation (see [`animation`]).
 fn can_animate(format: Format) -> bool {
     matches!(format, Format::Gif | Format::WebP)
 }
@@ -80,6 +80,8 @@ pub struct Job {
     pub max_pixels: u64,
     /// Largest output accepted, in pixels.
     pub max_output_pixels: u64,
+    /// Whether an animated original stays animated, and its caps.
+    pub animation: animation::Limits,
     /// Give up between steps once past this instant.
     pub deadline: Option<Instant>,
 }
@@ -100,6 +102,7 @@ impl Job {
             keep_credits: false,
             max_pixels: 100_000_000,
             max_output_pixels: 100_000_000,
+            animation: animation::Limits::default(),
             deadline: None,
         }
     }
@@ -215,6 +218,14 @@ pub enum PipelineError {
         pixels: u64,
         limit: u64,
     },
+    #[error("the animation has more than {limit} frames, the limit")]
+    TooManyFrames { limit: u32 },
+    #[error("the animation is {frames} frames = {pixels} pixels, above the limit of {limit}")]
+    AnimationTooLarge {
+        frames: usize,
+        pixels: u64,
+        limit: u64,
+    },
     #[error("image could not be decoded: {0}")]
     Undecodable(String),
     #[error("image could not be encoded: {0}")]
@@ -245,12 +256,16 @@ pub fn process_many(
         .iter()
         .map(|job| Planned::new(&original.info, job))
         .collect();
-    // One decode covering every output that can be made.
+    // One decode covering every still output that can be made (animations decode frame by frame).
+    let still =
+        |(p, job): &(&Result<Planned, PipelineError>, &Job)| p.is_ok() && !original.animates(job);
     let (need_w, need_h) = plans
         .iter()
-        .flatten()
+        .zip(jobs)
+        .filter(still)
+        .flat_map(|(p, _)| p)
         .fold((1, 1), |(w, h), p| (w.max(p.full.0), h.max(p.full.1)));
-    let decoded = if plans.iter().any(Result::is_ok) {
+    let decoded = if plans.iter().zip(jobs).any(|pair| still(&pair)) {
         check(jobs.iter().filter_map(|j| j.deadline).min())?;
         let scale = decode::scale_for(&original.info, need_w, need_h);
         let keep = jobs.iter().all(|j| j.keep_profile);
@@ -264,7 +279,10 @@ pub fn process_many(
         .zip(jobs)
         .map(|(planned, job)| {
             let planned = planned?;
-            // Decoded whenever any plan succeeded, and this one did.
+            if original.animates(job) {
+                return original.render_animation(src, &planned, job);
+            }
+            // Decoded whenever any still plan succeeded, and this one did.
             let decoded = decoded.as_ref().ok_or(PipelineError::Unsupported)?;
             let mut encoded = render(decoded, &original, &planned, job)?;
             encoded.timings.decode = decode_time;
@@ -345,6 +363,29 @@ impl Original {
     pub fn render(&self, decoded: &Pixels, job: &Job) -> Result<Encoded, PipelineError> {
         render(decoded, self, &Planned::new(&self.info, job)?, job)
     }
+
+    /// Whether `job`'s output of this original is an animation (made from the original's bytes by
+    /// [`Original::animate`], not from one decoded image).
+    pub fn animates(&self, job: &Job) -> bool {
+        self.animated
+            && job.animation.animate
+            && can_animate(job.format.resolve(self.info.format, true))
+    }
+
+    /// Makes `job`'s animated output from `src` (the bytes this was inspected from), frame by frame.
+    pub fn animate(&self, src: &[u8], job: &Job) -> Result<Encoded, PipelineError> {
+        self.render_animation(src, &Planned::new(&self.info, job)?, job)
+    }
+
+    fn render_animation(
+        &self,
+        src: &[u8],
+        planned: &Planned,
+        job: &Job,
+    ) -> Result<Encoded, PipelineError> {
+        let format = job.format.resolve(self.info.format, true);
+        animation::render(src, self, planned, job, format)
+    }
 }
 
 /// One output's geometry, worked out before decoding.
@@ -398,44 +439,10 @@ fn render(
     let (info, animated) = (&original.info, original.animated);
     let started = Instant::now();
     check(job.deadline)?;
-    let plan = &planned.plan;
-    // The region, from displayed-original pixels to stored pixels to decoded pixels.
-    let stored =
-        info.orientation
-            .stored_region(plan.region, f64::from(info.width), f64::from(info.height));
-    let (kx, ky) = (
-        f64::from(decoded.width) / f64::from(info.width.max(1)),
-        f64::from(decoded.height) / f64::from(info.height.max(1)),
-    );
-    let (decoded_w, decoded_h) = (f64::from(decoded.width), f64::from(decoded.height));
-    let mut region = geometry::Region {
-        x: 0.0,
-        y: 0.0,
-        width: (stored.width * kx).min(decoded_w),
-        height: (stored.height * ky).min(decoded_h),
-    }
-    .placed_at(stored.x * kx, stored.y * ky, decoded_w, decoded_h);
-    if plan.smart {
-        let (x, y) = saliency::attention_offset(
-            decoded,
-            (region.width.round() as u32).max(1),
-            (region.height.round() as u32).max(1),
-        );
-        region = region.placed_at(f64::from(x), f64::from(y), decoded_w, decoded_h);
-    }
-    let (resized_w, resized_h) = planned.resized;
-    let resized = resize::resize_region(decoded, Some(region), resized_w, resized_h)?;
-    let mut image = orient::apply(resized, info.orientation);
-    check(job.deadline)?;
     let format = job.format.resolve(info.format, animated);
-    if let Some(c) = plan.canvas {
-        let background = job.background.or(if canvas::has_alpha(format) {
-            None
-        } else {
-            Some(Rgb::WHITE)
-        });
-        image = canvas::pad(image, c, background);
-    }
+    let region = decoded_region(decoded, info, planned);
+    let mut image = finish_frame(decoded, region, original, planned, job, format)?;
+    check(job.deadline)?;
     if !canvas::has_alpha(format) {
         image = canvas::flatten(image, job.background);
     }
@@ -470,6 +477,65 @@ fn render(
             encode: resized_at.elapsed(),
         },
     })
+}
+
+/// Where `planned`'s region lies in `decoded` (the original decoded at some scale), placed by saliency
+/// for a smart crop.
+fn decoded_region(
+    decoded: &Pixels,
+    info: &probe::ImageInfo,
+    planned: &Planned,
+) -> geometry::Region {
+    let plan = &planned.plan;
+    // The region, from displayed-original pixels to stored pixels to decoded pixels.
+    let stored =
+        info.orientation
+            .stored_region(plan.region, f64::from(info.width), f64::from(info.height));
+    let (kx, ky) = (
+        f64::from(decoded.width) / f64::from(info.width.max(1)),
+        f64::from(decoded.height) / f64::from(info.height.max(1)),
+    );
+    let (decoded_w, decoded_h) = (f64::from(decoded.width), f64::from(decoded.height));
+    let mut region = geometry::Region {
+        x: 0.0,
+        y: 0.0,
+        width: (stored.width * kx).min(decoded_w),
+        height: (stored.height * ky).min(decoded_h),
+    }
+    .placed_at(stored.x * kx, stored.y * ky, decoded_w, decoded_h);
+    if plan.smart {
+        let (x, y) = saliency::attention_offset(
+            decoded,
+            (region.width.round() as u32).max(1),
+            (region.height.round() as u32).max(1),
+        );
+        region = region.placed_at(f64::from(x), f64::from(y), decoded_w, decoded_h);
+    }
+    region
+}
+
+/// Resizes `region` of `decoded`, orients and pads it: what a still output and each frame of an animation
+/// go through before they are encoded.
+fn finish_frame(
+    decoded: &Pixels,
+    region: geometry::Region,
+    original: &Original,
+    planned: &Planned,
+    job: &Job,
+    format: Format,
+) -> Result<Pixels, PipelineError> {
+    let (resized_w, resized_h) = planned.resized;
+    let resized = resize::resize_region(decoded, Some(region), resized_w, resized_h)?;
+    let mut image = orient::apply(resized, original.info.orientation);
+    if let Some(c) = planned.plan.canvas {
+        let background = job.background.or(if canvas::has_alpha(format) {
+            None
+        } else {
+            Some(Rgb::WHITE)
+        });
+        image = canvas::pad(image, c, background);
+    }
+    Ok(image)
 }
 
 fn check(deadline: Option<Instant>) -> Result<(), PipelineError> {

@@ -49,6 +49,45 @@ pub fn quantize(rgba: &[u8]) -> Indexed {
     exact(rgba).unwrap_or_else(|| nearest(rgba))
 }
 
+/// For GIF frames, whose pixels are opaque or fully transparent (alpha 255 or 0, transparent ones all
+/// `[0; 4]`): the same choice as [`quantize`], but NeuQuant learns from the opaque pixels only and every
+/// transparent one maps to a single transparent entry, the last.
+pub fn quantize_binary_alpha(rgba: &[u8]) -> Indexed {
+    if super::is_opaque(rgba) {
+        return quantize(rgba);
+    }
+    if let Some(own) = exact(rgba) {
+        return own;
+    }
+    let opaque: Vec<u8> = rgba
+        .chunks_exact(4)
+        .filter(|p| p[3] != 0)
+        .flatten()
+        .copied()
+        .collect();
+    let sample_factor = (opaque.len() / 4 / LEARNING_PIXELS).clamp(1, 30) as i32;
+    let quant = NeuQuant::new(sample_factor, COLOURS, &opaque);
+    let mut palette: Vec<[u8; 4]> = quant
+        .color_map_rgba()
+        .chunks_exact(4)
+        .map(|c| [c[0], c[1], c[2], 255])
+        .collect();
+    let transparent = u8::try_from(palette.len()).unwrap_or(u8::MAX);
+    palette.push([0; 4]);
+    let mut nearest = NearestCache::new();
+    let indices = rgba
+        .chunks_exact(4)
+        .map(|p| {
+            if p[3] == 0 {
+                transparent
+            } else {
+                nearest.index_of(&quant, [p[0], p[1], p[2], 255])
+            }
+        })
+        .collect();
+    Indexed { palette, indices }
+}
+
 /// The image's own colours, if there are at most 256 of them.
 fn exact(rgba: &[u8]) -> Option<Indexed> {
     let mut index_of: HashMap<[u8; 4], u8> = HashMap::new();
