@@ -729,9 +729,14 @@ fn bombs(cases: &mut Vec<Case>) {
         Refused(422),
     ));
     cases.push(case(
+        "GIF with 1000 frames (the frame cap)",
+        gif_many_frames(1000),
+        Served(&[]),
+    ));
+    cases.push(case(
         "GIF with 3000 frames",
         gif_many_frames(3000),
-        Served(&[]),
+        Refused(413),
     ));
     // WebP: a VP8X canvas of 16384x16384 around a small frame; frame headers claiming the maximum.
     let lossy = webp_lossy(64, 48);

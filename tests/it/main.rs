@@ -6,6 +6,7 @@
 #[macro_use]
 mod common;
 
+mod animation;
 mod backfill;
 mod binary;
 mod coalescing;
