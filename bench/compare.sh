@@ -103,13 +103,20 @@ have node && node -e "require('$SHARP_DIR/node_modules/sharp')" >/dev/null 2>&1 
 # without nasm on this machine sizer is built without it, and the report says so.
 features=(); sizer_features="none (no nasm here: AVIF without rav1e's assembly)"
 if have nasm; then features=(--features nasm); sizer_features=nasm; fi
-log "building sizer (cargo build --release ${features[*]} --example engine_table --example pregenerate_table --bin sizer)"
-(cd "$repo" && cargo build --release "${features[@]}" --example engine_table --example pregenerate_table --bin sizer) >&2
+log "building sizer (cargo build --release ${features[*]} --example engine_table --example pregenerate_table --example make_animation --bin sizer)"
+(cd "$repo" && cargo build --release "${features[@]}" --example engine_table --example pregenerate_table --example make_animation --bin sizer) >&2
 target=${CARGO_TARGET_DIR:-$repo/target}
 case $target in /*) ;; *) target=$repo/$target ;; esac
 SIZER=$target/release/sizer
 ENGINE_TABLE=$target/release/examples/engine_table
 PREGENERATE_TABLE=$target/release/examples/pregenerate_table
+
+# The images: the repository's, plus the animated-GIF workload (W13, W14) made here from one of them
+# (examples/make_animation.rs: a 100-frame pan, 480x270), so the repository need not carry 7 MB of GIF.
+mkdir -p "$work/images"
+ln -s "$IMAGES"/* "$work/images/"
+IMAGES=$work/images
+"$target/release/examples/make_animation" "$IMAGES/path-2560x1600.jpg" "$IMAGES/pan-480x270x100.gif" 100 2>&1 | sed 's/^/[compare] /' >&2
 
 # --- header ------------------------------------------------------------------------------------------
 commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -210,6 +217,13 @@ if all(i in t for t in (sizer, sharp) for i in ("W11", "W12")):
           f"{sizer['W12']['cpu'] / sizer['W11']['cpu']:.2f}x the CPU of W11 (the same photo untagged) in sizer, "
           f"{sharp['W12']['cpu'] / sharp['W11']['cpu']:.2f}x in sharp (which converts to sRGB by default too). "
           "W12's SSIM reference is the P3 numbers' luma, so its SSIM is not comparable with the other rows'.")
+if all(i in t for t in (sizer, sharp) for i in ("W13", "W14")):
+    print()
+    print(f"**Animation:** W13 (a 100-frame 480x270 GIF to 240w, every frame kept) costs "
+          f"{sizer['W13']['cpu'] / sharp['W13']['cpu']:.2f}x sharp's CPU (`animated: true`) at "
+          f"{sizer['W13']['bytes'] / sharp['W13']['bytes']:.2f}x its bytes as GIF; as animated WebP (W14), "
+          f"{sizer['W14']['cpu'] / sharp['W14']['cpu']:.2f}x the CPU at {sizer['W14']['bytes'] / sharp['W14']['bytes']:.2f}x the bytes. "
+          "Their SSIM is the first frame's.")
 print()
 print("Per-round cpu sizer/sharp: " + "; ".join(
     f"{w['id']} " + " ".join(f"{a / b:.2f}" for a, b in zip(sizer.get(w["id"], {}).get("rounds", []), sharp.get(w["id"], {}).get("rounds", [])) if b)

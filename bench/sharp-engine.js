@@ -8,7 +8,7 @@
 //
 // A workload row: {"id", "in", "width", "format"} and optionally "height", "fit" (sharp's cover/contain/
 // fill/inside), "position" (a sharp gravity, or "attention"), "quality" (default 80; null: sharp's own
-// default for the format).
+// default for the format), "animated" (true: every frame of an animated input).
 const fs = require('fs'), path = require('path');
 const sharp = require(process.env.SHARP_DIR ? path.join(process.env.SHARP_DIR, 'node_modules/sharp') : 'sharp');
 sharp.cache(false); sharp.concurrency(1);
@@ -25,7 +25,8 @@ function pipeline(input, w) {
   if (w.fit) resize.fit = w.fit;
   if (w.position) resize.position = w.position;
   const options = w.quality === null ? {} : { quality: w.quality === undefined ? 80 : w.quality };
-  return sharp(input).resize(resize).toFormat(w.format, options).toBuffer();
+  // animated: every frame (sharp's default reads the first only).
+  return sharp(input, w.animated ? { animated: true } : {}).resize(resize).toFormat(w.format, options).toBuffer();
 }
 
 (async () => {

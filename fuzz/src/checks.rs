@@ -85,6 +85,8 @@ fn job(width: u32, height: Option<u32>, fit: Fit, format: OutputFormat) -> Job {
     job.format = format;
     job.max_pixels = MAX_PIXELS;
     job.max_output_pixels = MAX_PIXELS;
+    // Animations frame by frame, but no more work in all than a few large stills.
+    job.animation.max_pixels = 4 * MAX_PIXELS;
     // Far beyond what any input within the limit needs; libFuzzer's -timeout reports anything slower.
     job.deadline = Some(Instant::now() + Duration::from_secs(60));
     job
