@@ -1,8 +1,8 @@
 //! Pixels to pixels at the target size with fast_image_resize (AVX2/SSE4.1/NEON, chosen at run time).
 //!
 //! Lanczos3 convolution. Its cost grows with the shrink ratio (about six taps per unit of shrink), so a
-//! large shrink first averages down to twice the target with a box filter, as libvips does, and Lanczos3
-//! does the last factor of two. RGBA is premultiplied once around both passes, so transparent pixels lend
+//! large shrink first averages whole blocks of pixels with a box filter, by the largest integer factor
+//! that leaves Lanczos3 at least a factor of two, as libvips does (`vips_resize`, gap 2). RGBA is premultiplied once around both passes, so transparent pixels lend
 //! no colour to their neighbours.
 
 use fast_image_resize::images::{Image, ImageRef};
@@ -13,8 +13,11 @@ use fast_image_resize::{
 use super::geometry::Region;
 use super::{Layout, PipelineError, Pixels};
 
-/// Shrink ratio (in both directions) from which the box pre-shrink pays.
-const PRESHRINK_FROM: u32 = 3;
+/// What the box pre-shrink leaves for Lanczos3 at least: its factor is the shrink ratio over this,
+/// rounded down, and it only runs when that is 2 or more. A fractional box (averaging 1.5 pixels into
+/// one) blurs and aliases: with the box taking any ratio from 3 down to 2x the target, photos at 64–110
+/// px lost up to 0.0064 SSIM to sharp (`bench/sweep.py`).
+const LANCZOS_GAP: u32 = 2;
 
 /// Resizes `region` of `src` (the whole image when `None`) to `width` x `height`. Cropping happens inside
 /// the resampler, so the discarded part of a `cover` crop is never resized. `src` is borrowed: one decoded
@@ -76,7 +79,7 @@ fn failed(e: &dyn std::fmt::Display) -> PipelineError {
     PipelineError::Encode(format!("resize: {e}"))
 }
 
-/// The two passes: a box pre-shrink to twice the target when the ratio is large, then Lanczos3.
+/// The two passes: a box pre-shrink by a whole factor when the ratio is large, then Lanczos3.
 fn shrink(
     src: &impl IntoImageView,
     region: Option<Region>,
@@ -96,8 +99,13 @@ fn shrink(
         (r.width as u32, r.height as u32)
     });
     let mut target = Image::new(width, height, pixel_type);
-    if span_w / width >= PRESHRINK_FROM && span_h / height >= PRESHRINK_FROM {
-        let mut halfway = Image::new(width * 2, height * 2, pixel_type);
+    let factor = (span_w / width).min(span_h / height) / LANCZOS_GAP;
+    if factor >= 2 {
+        let mut halfway = Image::new(
+            span_w.div_ceil(factor).max(width),
+            span_h.div_ceil(factor).max(height),
+            pixel_type,
+        );
         resizer
             .resize(
                 src,
