@@ -101,7 +101,10 @@ async fn hostile_originals_are_refused_or_served_clean(backend: Backend) {
             failures.push(format!("{i:03} {}: {problem}", c.name));
         } else if matches!(c.expect, Served(_)) {
             // Its write-back lands before the next case, so each refusal's count below is its own.
-            let width = c.options.strip_prefix("w/").expect("served cases ask for a width");
+            let width = c
+                .options
+                .strip_prefix("w/")
+                .expect("served cases ask for a width");
             wait_for_object(&store, &format!("copy/{key}/w{width}_q80")).await;
             served += 1;
         } else if store.probe.total_puts() != puts_before {
