@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::common::faults::{Fault, FaultProxy};
 use crate::common::*;
 use reqwest::StatusCode;
-use sizer::config::StoreConfig;
+use sizer::config::{Config, StoreConfig};
 use sizer::store::S3Store;
 
 const CONNECT_TIMEOUT_MS: u64 = 200;
@@ -35,10 +35,26 @@ struct Rig {
 }
 
 async fn rig() -> Rig {
+    rig_with(|_| {}).await
+}
+
+async fn rig_with(tweak: fn(&mut Config)) -> Rig {
     let store = TestStore::new(Backend::S3).await;
     let key = store.put_original("images/x.jpg", sample("grey.jpg")).await;
     let upstream = std::env::var("AWS_ENDPOINT_URL").expect("scripts/test sets AWS_ENDPOINT_URL");
     let proxy = FaultProxy::start(&upstream).await;
+    let app = sizer_through(&proxy, tweak).await;
+    Rig {
+        app,
+        proxy,
+        path: format!("/w/{WIDTH}/{key}"),
+        variant_key: format!("copy/{key}/w{WIDTH}_q80"),
+        store,
+    }
+}
+
+/// A sizer of its own (its own memory, its own S3 client) whose S3 endpoint is `proxy`.
+async fn sizer_through(proxy: &FaultProxy, tweak: fn(&mut Config)) -> TestApp {
     let mut config = test_config();
     config.server.request_timeout_ms = REQUEST_TIMEOUT_MS;
     config.store = StoreConfig {
@@ -49,15 +65,9 @@ async fn rig() -> Rig {
         retry_backoff_ms: BACKOFF_MS,
         ..s3_config()
     };
+    tweak(&mut config);
     let s3 = S3Store::connect(&config.store).await;
-    let app = spawn_app_on(Arc::new(s3), config).await;
-    Rig {
-        app,
-        proxy,
-        path: format!("/w/{WIDTH}/{key}"),
-        variant_key: format!("copy/{key}/w{WIDTH}_q80"),
-        store,
-    }
+    spawn_app_on(Arc::new(s3), config).await
 }
 
 async fn timed_get(app: &TestApp, path: &str) -> (reqwest::Response, Duration) {
@@ -243,6 +253,44 @@ async fn a_black_hole_is_a_504_and_leaves_no_connection_behind() {
     then_recovers("black hole", rig).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_requests_into_a_black_hole_all_answer_and_none_stays_stuck() {
+    let rig = rig().await;
+    rig.proxy.set(Fault::BlackHole);
+    let paths: Vec<String> = (0..8)
+        .map(|i| {
+            rig.path
+                .replace(&format!("/w/{WIDTH}/"), &format!("/w/{}/", 200 + i))
+        })
+        .collect();
+    let started = Instant::now();
+    let answers = futures_util::future::join_all(paths.iter().map(|p| rig.app.get(p))).await;
+    let took = started.elapsed();
+    for res in answers {
+        assert_eq!(error_json(res).await.0, 504);
+    }
+    assert!(
+        took < Duration::from_millis(REQUEST_TIMEOUT_MS),
+        "took {took:?}"
+    );
+    rig.no_connection_held().await;
+    rig.proxy.clear();
+    let started = Instant::now();
+    let answers = futures_util::future::join_all(paths.iter().map(|p| rig.app.get(p))).await;
+    let recovery = started.elapsed();
+    for res in answers {
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(header(&res, "sizer-tier"), Some("computed"));
+    }
+    assert!(recovery < RECOVERY, "recovered in {recovery:?}");
+    eprintln!(
+        "fault-matrix | black hole x8 concurrent | 504 | - | {} ms | {} ms |",
+        took.as_millis(),
+        recovery.as_millis()
+    );
+    rig.stops_promptly().await;
+}
+
 /// A write-back fault: the client gets its image at once, the failure is counted, nothing is written,
 /// the PUT was tried once.
 async fn write_back_fails(fault: Fault) -> Rig {
@@ -286,5 +334,62 @@ async fn a_throttled_write_back_still_serves_the_image_and_is_counted() {
 async fn a_write_back_into_a_black_hole_neither_delays_the_answer_nor_outlives_its_timeout() {
     let rig = write_back_fails(Fault::BlackHole).await;
     rig.no_connection_held().await;
+    rig.stops_promptly().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_read_of_a_stored_variant_is_a_502_and_is_not_kept() {
+    let rig = rig().await;
+    let res = rig.app.get(&rig.path).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let stored = wait_for_object(&rig.store, &rig.variant_key).await;
+    // Another replica, its memory empty: the variant comes from the copy tier.
+    let replica = sizer_through(&rig.proxy, |_| {}).await;
+    rig.proxy.set(Fault::TruncateBody);
+    let (status, message) = error_json(replica.get(&rig.path).await).await;
+    assert_eq!(status, 502, "{message}");
+    rig.proxy.clear();
+    let (res, took) = timed_get(&replica, &rig.path).await;
+    assert_eq!(
+        header(&res, "sizer-tier"),
+        Some("copy"),
+        "nothing of the cut read was kept"
+    );
+    assert_eq!(res.bytes().await.unwrap(), stored);
+    assert!(took < RECOVERY, "recovered in {took:?}");
+    eprintln!(
+        "fault-matrix-recovery | truncated copy-tier read | {} ms |",
+        took.as_millis()
+    );
+    assert_eq!(
+        rig.store.read(&rig.variant_key).await,
+        Some(stored),
+        "unchanged"
+    );
+    replica.stop().await;
+    rig.stops_promptly().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_stream_of_a_large_stored_variant_ends_short_of_its_content_length() {
+    // Every variant counts as large: copy-tier hits are streamed, never held whole.
+    let rig = rig_with(|config| config.cache.max_item_bytes = 1024).await;
+    let res = rig.app.get(&rig.path).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let stored = wait_for_object(&rig.store, &rig.variant_key).await;
+    rig.proxy.set(Fault::TruncateBody);
+    let res = rig.app.get(&rig.path).await;
+    // The status went out before the body was read; the cut shows as a body short of its announced
+    // length and a closed connection, which no client or CDN takes for the image.
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(header(&res, "sizer-tier"), Some("copy"));
+    assert_eq!(
+        header(&res, "content-length"),
+        Some(stored.len().to_string().as_str())
+    );
+    assert!(res.bytes().await.is_err(), "the body ended short");
+    rig.proxy.clear();
+    let res = rig.app.get(&rig.path).await;
+    assert_eq!(res.bytes().await.unwrap(), stored);
     rig.stops_promptly().await;
 }
