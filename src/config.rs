@@ -580,6 +580,22 @@ mod tests {
                 .to_string()
                 .contains("store.bucket")
         );
+        let mut c = Config::default();
+        c.store.max_attempts = 0;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("store.max_attempts")
+        );
+        let mut c = Config::default();
+        c.store.read_timeout_ms = 0;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("store.read_timeout_ms")
+        );
     }
 
     #[test]
