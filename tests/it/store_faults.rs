@@ -226,6 +226,14 @@ async fn a_body_shorter_than_its_content_length_is_a_502_never_a_partial_image()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_stalls_midway_is_a_504_and_its_connection_is_given_up() {
+    // The SDK's timeouts end when the reply starts; the store's own idle timer ends this one.
+    let rig = answers_the_fault("body stalls midway", Fault::StallMidBody, 504, None).await;
+    rig.no_connection_held().await;
+    then_recovers("body stalls midway", rig).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_slow_down_is_a_503_with_retry_after_after_bounded_retries() {
     let rig = answers_the_fault("503 SlowDown", Fault::SlowDown, 503, Some("1")).await;
     assert_eq!(rig.proxy.requests("GET"), ATTEMPTS as usize);

@@ -30,6 +30,8 @@ pub enum Fault {
     /// Forward, then send the reply's head (its `Content-Length` unchanged) and half its body, and close
     /// the connection cleanly (FIN).
     TruncateBody,
+    /// Forward, then send the reply's head and half its body, and nothing more: the connection stays open.
+    StallMidBody,
     /// Answer `503 SlowDown` with S3's XML error body, without forwarding.
     SlowDown,
     /// Answer `500 InternalError` with S3's XML error body, without forwarding.
@@ -194,6 +196,8 @@ impl Drop for FaultProxy {
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     loop {
         let Ok((client, _)) = listener.accept().await else {
+            // Out of descriptors, say: let some close rather than spin.
+            tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
         let shared = Arc::clone(&shared);
@@ -227,14 +231,7 @@ async fn serve(client: TcpStream, shared: &Shared) {
         let fault = shared.fault_for(&request.method);
         let reply = match fault {
             Fault::Dead => return,
-            Fault::BlackHole => {
-                shared.held.fetch_add(1, Ordering::SeqCst);
-                // Until the client gives up and closes (or sends more, which is ignored too).
-                let mut sink = [0u8; 1024];
-                while matches!(client.read(&mut sink).await, Ok(n) if n > 0) {}
-                shared.held.fetch_sub(1, Ordering::SeqCst);
-                return;
-            }
+            Fault::BlackHole => return hold(&mut client, shared).await,
             Fault::SlowDown => s3_error(503, "Slow Down", "SlowDown", head_only),
             Fault::InternalError => {
                 s3_error(500, "Internal Server Error", "InternalError", head_only)
@@ -246,7 +243,7 @@ async fn serve(client: TcpStream, shared: &Shared) {
                     Err(_) => return,
                 }
             }
-            Fault::None | Fault::ResetMidBody | Fault::TruncateBody => {
+            Fault::None | Fault::ResetMidBody | Fault::TruncateBody | Fault::StallMidBody => {
                 match forward(shared.upstream, &request).await {
                     Ok(reply) => reply,
                     Err(_) => return,
@@ -257,8 +254,10 @@ async fn serve(client: TcpStream, shared: &Shared) {
             return;
         };
         let (head, body) = reply.split_at(head_end);
-        let cut = matches!(fault, Fault::ResetMidBody | Fault::TruncateBody)
-            && !head_only
+        let cut = matches!(
+            fault,
+            Fault::ResetMidBody | Fault::TruncateBody | Fault::StallMidBody
+        ) && !head_only
             && status(head).is_some_and(|s| (200..300).contains(&s))
             && body.len() >= 2;
         if cut {
@@ -266,6 +265,9 @@ async fn serve(client: TcpStream, shared: &Shared) {
             let _ = stream.write_all(head).await;
             let _ = stream.write_all(&body[..body.len() / 2]).await;
             let _ = stream.flush().await;
+            if fault == Fault::StallMidBody {
+                return hold(&mut client, shared).await;
+            }
             if fault == Fault::ResetMidBody {
                 // Linger 0: closing sends RST instead of FIN.
                 let _ = stream.set_zero_linger();
@@ -289,6 +291,15 @@ async fn serve(client: TcpStream, shared: &Shared) {
             return;
         }
     }
+}
+
+/// Holds the connection without a word until the client gives up and closes it (anything it sends is
+/// ignored), counted in [`FaultProxy::held`].
+async fn hold(client: &mut BufReader<TcpStream>, shared: &Shared) {
+    shared.held.fetch_add(1, Ordering::SeqCst);
+    let mut sink = [0u8; 1024];
+    while matches!(client.read(&mut sink).await, Ok(n) if n > 0) {}
+    shared.held.fetch_sub(1, Ordering::SeqCst);
 }
 
 /// Reads one request (head and body, `Content-Length` or chunked); `None` at a clean end of connection.
