@@ -97,6 +97,17 @@ pub struct StoreConfig {
     pub endpoint: String,
     /// S3 region override. Empty: `AWS_REGION` / the AWS profile.
     pub region: String,
+    /// S3: longest wait for a TCP connection to the endpoint. A refused or unreachable endpoint is a 502.
+    pub connect_timeout_ms: u64,
+    /// S3, per attempt: longest wait for the start of a reply (connecting and sending included), and then
+    /// for each next piece of a body. Past it the attempt fails as timed out (504 once no attempt is left).
+    pub read_timeout_ms: u64,
+    /// S3: attempts per read (GET, HEAD, listing) and DELETE, first one included, for failures that can
+    /// pass (connection errors, timeouts, 500, 503 `SlowDown`): the SDK's standard retry mode, exponential
+    /// backoff with full jitter. Writes (PUT) are tried once. 1: no retries.
+    pub max_attempts: u32,
+    /// S3: the first retry waits a random time up to this; each further retry up to twice the last.
+    pub retry_backoff_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -240,6 +251,10 @@ impl Default for StoreConfig {
             bucket: String::new(),
             endpoint: String::new(),
             region: String::new(),
+            connect_timeout_ms: 1_000,
+            read_timeout_ms: 3_000,
+            max_attempts: 3,
+            retry_backoff_ms: 200,
         }
     }
 }
@@ -463,6 +478,17 @@ impl Config {
             }
             _ => {}
         }
+        if self.store.connect_timeout_ms == 0 || self.store.read_timeout_ms == 0 {
+            return invalid(
+                "store.connect_timeout_ms and store.read_timeout_ms must be above 0".into(),
+            );
+        }
+        if !(1..=10).contains(&self.store.max_attempts) {
+            return invalid(format!(
+                "store.max_attempts must be 1-10 (1: no retries), got {}",
+                self.store.max_attempts
+            ));
+        }
         crate::pregenerate::Templates::from_config(&self).map_err(ConfigError::Invalid)?;
         http_header_value(&self.output.cache_control, "output.cache_control")?;
         http_header_value(
@@ -566,6 +592,22 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("store.bucket")
+        );
+        let mut c = Config::default();
+        c.store.max_attempts = 0;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("store.max_attempts")
+        );
+        let mut c = Config::default();
+        c.store.read_timeout_ms = 0;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("store.read_timeout_ms")
         );
     }
 

@@ -75,9 +75,14 @@ impl AppError {
                     StatusCode::NOT_FOUND
                 }
                 VariantError::SourceTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                // Refused, reset, an error reply, a body cut short: the store failed us.
                 VariantError::Store(StoreError::NotFound | StoreError::Failed(_)) => {
                     StatusCode::BAD_GATEWAY
                 }
+                // S3's 503 `SlowDown` outlasted the retries: the same request can succeed a little later.
+                VariantError::Store(StoreError::Throttled(_)) => StatusCode::SERVICE_UNAVAILABLE,
+                // Accepted and never answered (or a body that stalled), on every attempt.
+                VariantError::Store(StoreError::TimedOut(_)) => StatusCode::GATEWAY_TIMEOUT,
                 VariantError::Pipeline(p) => match p {
                     PipelineError::TooManyPixels { .. }
                     | PipelineError::TooManyFrames { .. }
@@ -103,6 +108,12 @@ impl AppError {
     /// What the client is told. Store failures are detailed in the log only.
     fn public_message(&self) -> String {
         match self {
+            AppError::Variant(VariantError::Store(StoreError::Throttled(_))) => {
+                "the image store asked us to slow down; retry shortly".into()
+            }
+            AppError::Variant(VariantError::Store(StoreError::TimedOut(_))) => {
+                "the image store did not answer in time".into()
+            }
             AppError::Variant(VariantError::Store(_)) => {
                 "the image store failed or could not be reached".into()
             }
@@ -129,6 +140,7 @@ impl IntoResponse for AppError {
         match self {
             AppError::Variant(VariantError::Pool(PoolError::Overloaded(_)))
             | AppError::Variant(VariantError::Budget(BudgetError::Busy))
+            | AppError::Variant(VariantError::Store(StoreError::Throttled(_)))
             | AppError::NotReady(_)
             | AppError::Event(EventError::Retry { .. }) => {
                 headers.insert(
@@ -218,6 +230,16 @@ mod tests {
             502
         );
         assert_eq!(
+            status_of(VariantError::Store(StoreError::Throttled(
+                "SlowDown".into()
+            ))),
+            503
+        );
+        assert_eq!(
+            status_of(VariantError::Store(StoreError::TimedOut("no reply".into()))),
+            504
+        );
+        assert_eq!(
             status_of(VariantError::Pipeline(PipelineError::DeadlinePassed)),
             504
         );
@@ -241,9 +263,15 @@ mod tests {
     }
 
     #[test]
-    fn overload_says_when_to_retry() {
+    fn overload_and_throttling_say_when_to_retry() {
         let response = AppError::from(VariantError::Pool(PoolError::Overloaded(2))).into_response();
         assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        let throttled = VariantError::Store(StoreError::Throttled("SlowDown".into()));
+        let response = AppError::from(throttled).into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        let failed = VariantError::Store(StoreError::Failed("reset".into()));
+        let response = AppError::from(failed).into_response();
+        assert!(response.headers().get(header::RETRY_AFTER).is_none());
     }
 
     #[test]

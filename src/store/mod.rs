@@ -23,9 +23,16 @@ pub use s3::S3Store;
 pub enum StoreError {
     #[error("no such object")]
     NotFound,
-    /// The store failed or could not be reached; the message is for logs.
+    /// The store failed or could not be reached: refused, reset, an error reply, a body cut short. The
+    /// message is for logs.
     #[error("store failure: {0}")]
     Failed(String),
+    /// The store asked us to slow down (S3 503 `SlowDown`), still after the retries.
+    #[error("store throttling: {0}")]
+    Throttled(String),
+    /// The store did not answer in time (a reply or the next piece of a body), still after the retries.
+    #[error("store timed out: {0}")]
+    TimedOut(String),
 }
 
 /// A body streamed from a store.

@@ -1,14 +1,25 @@
 //! A store on an S3 bucket through aws-sdk-s3: AWS itself, or any S3-compatible server (MinIO, Garage, R2)
 //! through an endpoint override, with path-style addressing whenever such an endpoint is set.
+//!
+//! Faults: every attempt is bounded (`store.connect_timeout_ms`, `store.read_timeout_ms`, the latter also
+//! between the pieces of a body, which the SDK does not watch once the reply has started). Reads and
+//! deletes are retried by the SDK's standard mode (`store.max_attempts`, exponential backoff with full
+//! jitter, a retry quota that empties during a long outage); PUTs are tried once, as a failed write-back
+//! only costs a recompute and retrying writes adds load to a store that is already struggling. What is
+//! left after the retries becomes [`StoreError::TimedOut`], [`StoreError::Throttled`] or
+//! [`StoreError::Failed`]; a body cut short is an error, never a shorter object.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
-use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream as SdkByteStream;
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -26,11 +37,14 @@ pub struct S3Store {
     /// Set once the server has answered a conditional PUT with 501 (some S3-compatible servers do not
     /// implement `If-None-Match`): from then on, the HEAD before it decides alone.
     no_conditional_puts: Arc<AtomicBool>,
+    /// Longest gap between two pieces of a body being read.
+    read_timeout: Duration,
 }
 
 impl S3Store {
     /// Builds a client from the standard AWS environment (credential chain, `AWS_REGION`,
-    /// `AWS_ENDPOINT_URL`), with the overrides of `store.endpoint` and `store.region`.
+    /// `AWS_ENDPOINT_URL`), with the overrides of `store.endpoint` and `store.region`, and the timeouts and
+    /// retries of `store.*`.
     pub async fn connect(config: &StoreConfig) -> S3Store {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
         if !config.endpoint.is_empty() {
@@ -41,13 +55,26 @@ impl S3Store {
         }
         let shared = loader.load().await;
         let custom_endpoint = shared.endpoint_url().is_some();
+        let read_timeout = Duration::from_millis(config.read_timeout_ms);
         let s3_config = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(custom_endpoint)
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
+                    .read_timeout(read_timeout)
+                    .build(),
+            )
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(config.max_attempts)
+                    .with_initial_backoff(Duration::from_millis(config.retry_backoff_ms)),
+            )
             .build();
         S3Store {
             client: Client::from_conf(s3_config),
             bucket: config.bucket.clone(),
             no_conditional_puts: Arc::new(AtomicBool::new(false)),
+            read_timeout,
         }
     }
 
@@ -60,15 +87,31 @@ impl S3Store {
     }
 }
 
-fn failed<E: std::error::Error + 'static, R: std::fmt::Debug>(
+/// What an SDK error (after the SDK's retries) means for the caller: no answer in time, throttling, or
+/// any other failure (refused, reset, an error reply).
+fn failed<E: ProvideErrorMetadata + std::error::Error + 'static>(
     key: &str,
-    e: SdkError<E, R>,
+    e: SdkError<E, HttpResponse>,
 ) -> StoreError {
-    StoreError::Failed(format!("{key}: {}", DisplayErrorContext(&e)))
+    let timed_out = match &e {
+        SdkError::TimeoutError(_) => true,
+        SdkError::DispatchFailure(failure) => failure.is_timeout(),
+        _ => false,
+    };
+    // S3 answers 503 only to say "slow down" (`SlowDown`; bodiless for HEAD, so the status decides).
+    let throttled = matches!(status_of(&e), Some(503 | 429)) || e.code() == Some("SlowDown");
+    let message = format!("{key}: {}", DisplayErrorContext(&e));
+    if timed_out {
+        StoreError::TimedOut(message)
+    } else if throttled {
+        StoreError::Throttled(message)
+    } else {
+        StoreError::Failed(message)
+    }
 }
 
 /// The HTTP status of a service's reply, when the error is one.
-fn status_of<E>(e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Option<u16> {
+fn status_of<E>(e: &SdkError<E, HttpResponse>) -> Option<u16> {
     e.raw_response().map(|r| r.status().as_u16())
 }
 
@@ -109,14 +152,31 @@ impl Store for S3Store {
         let last_modified = time(out.last_modified());
         let etag = etag(out.e_tag());
         let marked = is_marked(out.metadata());
-        let key = key.to_string();
-        let body = futures_util::stream::unfold(out.body, move |mut body: SdkByteStream| {
-            let key = key.clone();
+        let key: Arc<str> = Arc::from(key);
+        let idle = self.read_timeout;
+        // The SDK's timeouts end when the reply starts: a body that stalls is bounded here. The stream ends
+        // after its first error; a reset or a body shorter than its Content-Length is an error from hyper.
+        let body = futures_util::stream::unfold(Some(out.body), move |body| {
+            let key = Arc::clone(&key);
             async move {
-                match body.next().await {
-                    Some(Ok(chunk)) => Some((Ok(chunk), body)),
-                    Some(Err(e)) => Some((Err(StoreError::Failed(format!("{key}: {e}"))), body)),
-                    None => None,
+                let mut body: SdkByteStream = body?;
+                match tokio::time::timeout(idle, body.next()).await {
+                    Ok(Some(Ok(chunk))) => Some((Ok(chunk), Some(body))),
+                    Ok(Some(Err(e))) => Some((
+                        Err(StoreError::Failed(format!(
+                            "{key}: body: {}",
+                            DisplayErrorContext(&e)
+                        ))),
+                        None,
+                    )),
+                    Ok(None) => None,
+                    Err(_) => Some((
+                        Err(StoreError::TimedOut(format!(
+                            "{key}: no body data for {} ms",
+                            idle.as_millis()
+                        ))),
+                        None,
+                    )),
                 }
             }
         })
@@ -189,7 +249,10 @@ impl Store for S3Store {
         if conditional {
             request = request.if_none_match("*");
         }
-        match request.send().await {
+        // One attempt: a failed write-back costs a recompute later, and events are retried whole by
+        // their sender; retrying here would add writes to a store that is failing or throttling.
+        let once = aws_sdk_s3::config::Builder::default().retry_config(RetryConfig::disabled());
+        match request.customize().config_override(once).send().await {
             Ok(_) => Ok(Written::Written),
             // Taken (412), or a concurrent conditional write in progress (409): someone else wrote it.
             Err(e) if conditional && matches!(status_of(&e), Some(412 | 409)) => {

@@ -27,5 +27,6 @@ mod replicas;
 mod resilience;
 mod sharing;
 mod signing;
+mod store_faults;
 mod stores;
 mod tiers;

@@ -3,7 +3,11 @@
 //!
 //! The store is wrapped in a [`Probe`] that counts calls and can inject faults; the bytes still go
 //! through the real store underneath.
+//! [`faults::FaultProxy`] injects faults one level lower, on the wire between sizer's S3 client and the
+//! real S3 server.
 #![allow(dead_code)]
+
+pub mod faults;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
