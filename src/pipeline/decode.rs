@@ -97,21 +97,35 @@ pub fn decode(
 }
 
 /// How much larger than the target a DCT-scaled decode must be, so that the final Lanczos step still has
-/// detail to work with. A DCT-scaled decode is an area average of 8x8 blocks, softer than Lanczos: landing
-/// at or just above the target (no headroom) cost up to 0.021 SSIM against libvips (path.jpg at 639 px,
-/// decoded at 1/4 = 640). At 1.25 the worst gap over the sweep of bench/sweep.py is 0.0054 (picos at
-/// 1256 px) and the engine workloads W1-W6 keep their decode scales (W1: 754 px for 600); 1.5 and 2.0
-/// close the last gaps too but cost W1 +50% CPU (it would decode at 1/4).
-const JPEG_HEADROOM: f64 = 1.25;
+/// detail to work with. Landing at or just above the target (no headroom) cost up to 0.021 SSIM against
+/// libvips (path.jpg at 639 px, decoded at 1/4 = 640). Measured with `bench/sweep.py` (every width from 64
+/// px to full size, four photos), two cases differ:
+/// - at 1/8 libjpeg keeps only each block's DC coefficient, an exact 8x8 area average: 1.25 is enough
+///   (worst gap −0.0015), and it keeps W1's decode at 754 px for 600;
+/// - at 2/8 to 7/8 the reduced IDCT is softer than Lanczos from full size: at 1.25 the gaps reached
+///   −0.0059 (path at 896 px from 4/8, ratio 1.43; picos at 1256 px, 1.30; kleiber at 3968 px, 1.33).
+///   1.5 closes them, at the price of a larger decode for some widths (W3 picos 900 px: 4/8 instead of
+///   3/8; W5 dragonfly 1600 px: 5/8 instead of 4/8).
+const JPEG_HEADROOM_DC: f64 = 1.25;
+const JPEG_HEADROOM: f64 = 1.5;
 
 /// The smallest numerator n in 1..=8 for which the image decoded at n/8 is at least the target size times
-/// [`JPEG_HEADROOM`]. libjpeg rounds scaled sizes up: ceil(size * n / 8).
+/// the headroom for that scale ([`JPEG_HEADROOM_DC`] at 1/8, [`JPEG_HEADROOM`] above). libjpeg rounds
+/// scaled sizes up: ceil(size * n / 8).
 pub fn jpeg_scale_numerator(src_w: u32, src_h: u32, target_w: u32, target_h: u32) -> u8 {
     let scaled = |size: u32, n: u32| (u64::from(size) * u64::from(n)).div_ceil(8);
-    let need = |target: u32| (f64::from(target) * JPEG_HEADROOM).ceil() as u64;
+    let need = |target: u32, n: u8| {
+        let headroom = if n == 1 {
+            JPEG_HEADROOM_DC
+        } else {
+            JPEG_HEADROOM
+        };
+        (f64::from(target) * headroom).ceil() as u64
+    };
     (1..=8u8)
         .find(|&n| {
-            scaled(src_w, n.into()) >= need(target_w) && scaled(src_h, n.into()) >= need(target_h)
+            scaled(src_w, n.into()) >= need(target_w, n)
+                && scaled(src_h, n.into()) >= need(target_h, n)
         })
         .unwrap_or(8)
 }
@@ -724,10 +738,10 @@ mod tests {
     fn scale_is_the_smallest_that_covers_the_target() {
         // 6028x3391 -> 600 wide: 1/8 gives 754x424, enough.
         assert_eq!(jpeg_scale_numerator(6028, 3391, 600, 338), 1);
-        // 3264x2448 -> 900 wide: 2/8 gives 816, too small; 3/8 gives 1224.
-        assert_eq!(jpeg_scale_numerator(3264, 2448, 900, 675), 3);
-        // 4224x3168 -> 1600: 3/8 gives 1584, too small; 4/8 gives 2112.
-        assert_eq!(jpeg_scale_numerator(4224, 3168, 1600, 1200), 4);
+        // 3264x2448 -> 900 wide: needs 1350 above 1/8; 3/8 gives 1224, too small; 4/8 gives 1632.
+        assert_eq!(jpeg_scale_numerator(3264, 2448, 900, 675), 4);
+        // 4224x3168 -> 1600: needs 2400; 4/8 gives 2112, too small; 5/8 gives 2640.
+        assert_eq!(jpeg_scale_numerator(4224, 3168, 1600, 1200), 5);
         // Same size or larger: full decode.
         assert_eq!(jpeg_scale_numerator(100, 100, 100, 100), 8);
         assert_eq!(jpeg_scale_numerator(100, 100, 200, 200), 8);
