@@ -12,6 +12,7 @@
 #                the repo; nothing else is guessed). Without it the engine table still runs on the repository's
 #                own workloads (bench/workloads.json, testdata/images) with whatever peers are installed, and
 #                the report says which sections were skipped and why.
+#         SECTIONS which sections to run, of: engine sweep pregen floor cold hot (default: all)
 #         REPORT   where a copy of the report is kept (default /tmp/peers/compare-report.md). Progress: stderr.
 #
 # What it measures, and why:
@@ -59,6 +60,8 @@ KEYS=kleiber-6028x3391.jpg,dragonfly-4224x3168.jpg,picos-3264x2448.jpg,path-2560
 W1_IN=$IMAGES/kleiber-6028x3391.jpg
 
 log() { echo "[compare] $*" >&2; }
+# SECTIONS: which sections run (default all: engine sweep pregen floor cold hot), e.g. SECTIONS="cold hot".
+want() { [[ " ${SECTIONS:-engine sweep pregen floor cold hot} " == *" $1 "* ]]; }
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -143,6 +146,7 @@ R=$work/report.md
 } >"$R"
 
 # --- 1. engine table ---------------------------------------------------------------------------------
+if want engine; then
 rm -f "$PEERS"/out-sharp-W*.*   # so that a stale output can never be scored
 for r in $(seq "$ROUNDS"); do
   log "engine round $r/$ROUNDS: sizer, ITER=$ITER"
@@ -242,10 +246,12 @@ if lossless:
           f"{lossless['bytes']} bytes ({fmt(ratio(lossless['bytes'], b4.get('bytes')), '.2f')}× sharp's palette PNG), SSIM {fmt(s4, '.4f')}.")
     print()
 PY
+fi
 
 # --- 1a. quality sweep ------------------------------------------------------------------------------------
 # Every width from 64 to each photo's own (SWEEP_MAX caps it) in ~7% steps, JPEG q80, sizer and sharp
 # against one full-precision reference (bench/sweep.py): the worst SSIM gap to sharp, and where.
+if want sweep; then
 log "quality sweep (bench/sweep.py)"
 sweep_args=()
 [ -n "${SWEEP_MAX:-}" ] && sweep_args+=(--max "$SWEEP_MAX")
@@ -259,12 +265,14 @@ sweep_args=()
   fi
   echo
 } >>"$R"
+fi
 
 # --- 1b. pre-generation: several widths of one upload ---------------------------------------------------
 # What an upload event costs: every width of bench/pregenerate.json from ONE decode (process_many), against
 # the largest width alone (goal: at most 1.3x), against sharp's clone() pipelines making the same widths,
 # and against the seed's way (ImageMagick `convert`, one process and one full decode per width; Debian's
 # imagemagick package, installed by hand or by setup; n/a when /usr/bin/convert is missing).
+if want pregen; then
 PREGEN_ROWS=$repo/bench/pregenerate.json
 log "pre-generation: sizer, ITER=$ITER"
 "$PREGENERATE_TABLE" "$PREGEN_ROWS" "$IMAGES" "$ITER" >"$work/pregen-sizer.md"
@@ -317,11 +325,14 @@ eng = lambda t: next(iter(t.values()))["engine"] if t else na
 print(f"Engines: {eng(sizer)}; {eng(sharp)}; {eng(im)}. Goal: all / alone ≤ 1.3 (issue 9).")
 print()
 PY
+fi
 
 # --- 2. decode floor ---------------------------------------------------------------------------------
-log "decode floor: whole-process timings, $ITER runs each"
+# The W1 variant as `sizer resize` writes it: timed here, served by nginx in the hot section.
 W1_OUT=$work/w1-600.jpg
 "$SIZER" resize "$W1_IN" "$W1_OUT" --width 600
+if want floor; then
+log "decode floor: whole-process timings, $ITER runs each"
 names=(); cmds=()
 if have djpeg; then names+=("djpeg -scale 1/8"); cmds+=("djpeg -scale 1/8 -outfile /dev/null $W1_IN"); fi
 names+=("sizer resize --width 600"); cmds+=("$SIZER resize $W1_IN $work/w1-timed.jpg --width 600")
@@ -362,13 +373,15 @@ fi
   awk -F'\t' '$1 ~ /^sizer/ {s=$2} $1 ~ /^vips/ {v=$2} END {if (s && v) printf "\nsizer resize / vipsthumbnail (wall): %.2f\n", s/v}' "$work/floor.tsv"
   echo
 } >>"$R"
+fi
 
 # --- 3. HTTP cold --------------------------------------------------------------------------------------
 # Two cold workloads, each at concurrency 2 and 8, each server started fresh per run (run-http.sh):
-#   "srcset": shared/bench's cold-urls mix, 4 originals and many widths (what a page's srcset asks of a new
-#             image): sizer's shared originals (src/originals.rs) can help here;
+#   "srcset": bench/srcset-urls.lua, 4 originals and many widths (what a page's srcset asks of a new
+#             image), no variant asked twice: sizer's shared originals (src/originals.rs) can help here;
 #   "distinct": bench/distinct-urls.lua, every request a different original (2400 names hard-linked to the
 #             same 4 files, which no server can tell apart): nothing to share, the cost of trying.
+if want cold; then
 SIZER_PORT=$(free_port)
 
 # Print the peak RSS (max of VmHWM and sampled VmRSS, in kB) of the pid in $1's file, until it exits.
@@ -443,7 +456,14 @@ if have wrk && [ -n "$BENCH" ]; then
   for p in 8091 8092 "$SIZER_PORT"; do port_busy "$p" && log "port $p is busy: the peer on it will be skipped"; done
   cold_root=$work/cold-root; mkdir -p "$cold_root"
   for k in ${KEYS//,/ }; do cp "$IMAGES/$k" "$cold_root/"; done
-  http_cold cold "$cold_root" "$KEYS" "$BENCH"
+  # Both workloads run through run-http.sh copied beside our own URL script, under cold-urls.lua's name
+  # (shared/bench's cold-urls.lua repeats its (key, width) pairs after 300 requests a thread: see
+  # bench/srcset-urls.lua).
+  srcset_dir=$work/srcset-bench
+  mkdir -p "$srcset_dir"
+  cp "$BENCH/run-http.sh" "$BENCH/sharp-server.js" "$BENCH/thumbor.conf" "$srcset_dir/"
+  cp "$here/srcset-urls.lua" "$srcset_dir/cold-urls.lua"
+  http_cold cold "$cold_root" "$KEYS" "$srcset_dir"
   # The distinct-originals run: run-http.sh copied beside bench/distinct-urls.lua under cold-urls.lua's name.
   distinct_dir=$work/distinct-bench; distinct_root=$work/distinct-root
   mkdir -p "$distinct_dir" "$distinct_root"
@@ -456,14 +476,16 @@ if have wrk && [ -n "$BENCH" ]; then
   http_cold distinct "$distinct_root" "$(IFS=,; echo "${distinct_keys[*]}")" "$distinct_dir"
 fi
 {
-  cold_report cold "srcset: the cold-urls mix, 4 originals and widths 200–1399, every request a new variant" \
+  cold_report cold "srcset: 4 originals and widths 200–1399, every request a new variant (bench/srcset-urls.lua)" \
     "Each concurrency is a separate run-http.sh call with freshly started servers and an empty sizer variant store, so sizer never answers a repeated variant from a cache; widths of one original share its read and, per decode scale, its decode (cache.originals_max_bytes). Peak RSS: sizer's VmHWM over that run (it also holds cold variants in its memory tier). p50/p99 as wrk prints them."
   cold_report distinct "distinct originals: every request a different original (bench/distinct-urls.lua, 2400 names)" \
     "Nothing to share: every request reads and decodes its own original, so this is the cost of the shared-originals cache (a HEAD, an insert) when it cannot help."
 } >>"$R"
+fi
 
 # --- 4. HTTP hot -----------------------------------------------------------------------------------------
 # ROUNDS rounds, each nginx then sizer (one sizer process, warmed once): "round|server|req/s|p50|p99".
+if want hot; then
 parse_wrk() { awk '/Requests\/sec/ {r=$2} $1=="50%" {p50=$2} $1=="99%" {p99=$2} END {printf "%s|%s|%s", r ? r : "n/a", p50 ? p50 : "n/a", p99 ? p99 : "n/a"}'; }
 : >"$work/hot.rows"; hot_note=""; sizer_hot=0
 if have wrk && [ -n "$BENCH" ]; then
@@ -546,6 +568,7 @@ else:
 PY
   [ -n "$hot_note" ] && { echo; echo "$hot_note"; }
 } >>"$R"
+fi
 
 cp "$R" "$REPORT" 2>/dev/null && log "report also saved to $REPORT"
 cat "$R"

@@ -104,3 +104,81 @@ fn an_unusable_profile_falls_back_to_the_naive_conversion() {
     }
     assert_eq!(naive[..3], [0, 255, 255]);
 }
+
+/// A CMYK profile of our own: a lut16 A2B0 on a 2-point grid that sends every ink combination to one
+/// colour, Lab (50, 0, −40), a mid blue no naive conversion gives. Whatever the inks, a converter that
+/// applies it paints that blue.
+fn one_colour_cmyk_profile() -> Vec<u8> {
+    // lut16 Lab: L 0..100 on 0..0xFF00, a and b −128..128 on 0..0xFFFF (0 at 0x8000).
+    let lab = [0x7F80u16, 0x8000, (88 * 256) as u16];
+    let lut = moxcms::LutDataType {
+        num_input_channels: 4,
+        num_output_channels: 3,
+        num_clut_grid_points: 2,
+        matrix: moxcms::Matrix3d::IDENTITY,
+        num_input_table_entries: 2,
+        num_output_table_entries: 2,
+        input_table: moxcms::LutStore::Store16([0, 0xFFFF].repeat(4)),
+        clut_table: moxcms::LutStore::Store16(lab.repeat(16)),
+        output_table: moxcms::LutStore::Store16([0, 0xFFFF].repeat(3)),
+        lut_type: moxcms::LutType::Lut16,
+    };
+    let profile = moxcms::ColorProfile {
+        color_space: moxcms::DataColorSpace::Cmyk,
+        pcs: moxcms::DataColorSpace::Lab,
+        profile_class: moxcms::ProfileClass::OutputDevice,
+        rendering_intent: moxcms::RenderingIntent::Perceptual,
+        white_point: moxcms::Xyzd {
+            x: 0.9642,
+            y: 1.0,
+            z: 0.8249,
+        },
+        lut_a_to_b_perceptual: Some(moxcms::LutWarehouse::Lut(lut)),
+        ..moxcms::ColorProfile::default()
+    };
+    profile.encode().expect("the profile encodes")
+}
+
+/// `jpeg` with `profile` in one APP2 ICC_PROFILE segment after its SOI.
+fn with_icc(jpeg: &[u8], profile: &[u8]) -> Vec<u8> {
+    let mut app2 = b"ICC_PROFILE\0\x01\x01".to_vec();
+    app2.extend_from_slice(profile);
+    let len = u16::try_from(app2.len() + 2).expect("a short profile");
+    let mut out = vec![0xFF, 0xD8, 0xFF, 0xE2];
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&app2);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+#[test]
+fn an_embedded_cmyk_profile_is_applied_instead_of_the_naive_conversion() {
+    let profile = one_colour_cmyk_profile();
+    assert_eq!(
+        super::super::colour::profile_space(&profile),
+        Some(*b"CMYK")
+    );
+    let blue = to_rgb(PATCHES.concat(), false, Some(&profile));
+    let naive = to_rgb(PATCHES.concat(), false, None);
+    assert_ne!(blue, naive);
+    let first = [blue[0], blue[1], blue[2]];
+    // Lab (50, 0, −40) is about sRGB (67, 120, 180): a blue, the same for every patch.
+    assert!(first[2] > first[0] + 60, "{first:?}");
+    for p in blue.chunks_exact(3) {
+        assert!(
+            p.iter().zip(first).all(|(a, b)| a.abs_diff(b) <= 2),
+            "{p:?}"
+        );
+    }
+    // Through the whole pipeline, from an Adobe CMYK JPEG carrying the profile.
+    let jpeg = with_icc(
+        &cmyk_jpeg(|ink| 255 - ink, mozjpeg::ColorSpace::JCS_CMYK),
+        &profile,
+    );
+    for got in patches_out(&jpeg) {
+        assert!(
+            got.iter().zip(first).all(|(a, b)| a.abs_diff(b) <= 12),
+            "{got:?} against {first:?}"
+        );
+    }
+}
