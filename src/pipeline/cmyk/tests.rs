@@ -123,19 +123,17 @@ fn one_colour_cmyk_profile() -> Vec<u8> {
         output_table: moxcms::LutStore::Store16([0, 0xFFFF].repeat(3)),
         lut_type: moxcms::LutType::Lut16,
     };
-    let profile = moxcms::ColorProfile {
-        color_space: moxcms::DataColorSpace::Cmyk,
-        pcs: moxcms::DataColorSpace::Lab,
-        profile_class: moxcms::ProfileClass::OutputDevice,
-        rendering_intent: moxcms::RenderingIntent::Perceptual,
-        white_point: moxcms::Xyzd {
-            x: 0.9642,
-            y: 1.0,
-            z: 0.8249,
-        },
-        lut_a_to_b_perceptual: Some(moxcms::LutWarehouse::Lut(lut)),
-        ..moxcms::ColorProfile::default()
+    let mut profile = moxcms::ColorProfile::default();
+    profile.color_space = moxcms::DataColorSpace::Cmyk;
+    profile.pcs = moxcms::DataColorSpace::Lab;
+    profile.profile_class = moxcms::ProfileClass::OutputDevice;
+    profile.rendering_intent = moxcms::RenderingIntent::Perceptual;
+    profile.white_point = moxcms::Xyzd {
+        x: 0.9642,
+        y: 1.0,
+        z: 0.8249,
     };
+    profile.lut_a_to_b_perceptual = Some(moxcms::LutWarehouse::Lut(lut));
     profile.encode().expect("the profile encodes")
 }
 
