@@ -96,15 +96,18 @@ pub fn check_limits(
 
 /// Frames of an animated original, one at a time.
 enum Frames<'a> {
-    Gif(gif_codec::GifFrames<'a>),
-    WebP(webp_codec::WebPFrames<'a>),
+    // Boxed: the decoders' states are hundreds of bytes, and there is one per animation.
+    Gif(Box<gif_codec::GifFrames<'a>>),
+    WebP(Box<webp_codec::WebPFrames<'a>>),
 }
 
 impl<'a> Frames<'a> {
     fn open(format: Format, src: &'a [u8], size: (u32, u32)) -> Result<Self, PipelineError> {
         match format {
-            Format::Gif => gif_codec::GifFrames::open(src, size).map(Frames::Gif),
-            Format::WebP => webp_codec::WebPFrames::open(src, size).map(Frames::WebP),
+            Format::Gif => gif_codec::GifFrames::open(src, size).map(|f| Frames::Gif(Box::new(f))),
+            Format::WebP => {
+                webp_codec::WebPFrames::open(src, size).map(|f| Frames::WebP(Box::new(f)))
+            }
             _ => Err(PipelineError::Unsupported),
         }
     }

@@ -92,7 +92,10 @@ fn shown_gif(bytes: &[u8]) -> Vec<(image::RgbaImage, u32)> {
         .collect()
 }
 
-fn shown_webp(bytes: &[u8]) -> (Vec<(Vec<u8>, u32)>, image_webp::LoopCount, (u32, u32)) {
+/// Frames (RGBA, delay in ms), loop count and size of an animated WebP.
+type ShownWebP = (Vec<(Vec<u8>, u32)>, image_webp::LoopCount, (u32, u32));
+
+fn shown_webp(bytes: &[u8]) -> ShownWebP {
     let mut decoder = image_webp::WebPDecoder::new(std::io::Cursor::new(bytes)).unwrap();
     assert!(decoder.is_animated());
     let mut frames = Vec::new();
