@@ -26,10 +26,10 @@
 #      resizer can do), against whole-process `sizer resize --width 600` and `vipsthumbnail -s 600x`,
 #      median wall time with hyperfine (a bash loop if hyperfine is missing).
 #   3. HTTP cold: shared/bench/run-http.sh (every request a never-asked variant) for sizer, the sharp
-#      server and thumbor at concurrency 2 and 8, on two workloads: "srcset" (cold-urls.lua: 4 originals,
-#      many widths) and "distinct" (bench/distinct-urls.lua: every request a different original). run-http.sh is called once per concurrency, so every
-#      server starts fresh and sizer starts with an empty variant store: cold-urls.lua restarts its URL
-#      sequence in each wrk run, so a second concurrency in the same sizer process would hit sizer's
+#      server and thumbor at concurrency 2 and 8, on two workloads of bench/numbered-urls.lua: "srcset" (4
+#      originals, many widths) and "distinct" (every request a different original). run-http.sh is called
+#      once per concurrency, so every server starts fresh and sizer starts with an empty variant store: the
+#      URL script restarts its sequence in each wrk run, so a second concurrency in the same sizer process would hit sizer's
 #      caches while the peers (which cache nothing) recompute. Sizer's peak RSS (VmHWM) is sampled meanwhile.
 #   4. HTTP hot: nginx serving the W1 600w JPEG statically (shared/bench/nginx-hot.sh) against sizer
 #      serving the same variant from its memory tier, same wrk flags (-t 2 -c 32 --latency), alternating in
@@ -377,9 +377,9 @@ fi
 
 # --- 3. HTTP cold --------------------------------------------------------------------------------------
 # Two cold workloads, each at concurrency 2 and 8, each server started fresh per run (run-http.sh):
-#   "srcset": bench/srcset-urls.lua, 4 originals and many widths (what a page's srcset asks of a new
+#   "srcset": bench/numbered-urls.lua, 4 originals and many widths (what a page's srcset asks of a new
 #             image), no variant asked twice: sizer's shared originals (src/originals.rs) can help here;
-#   "distinct": bench/distinct-urls.lua, every request a different original (2400 names hard-linked to the
+#   "distinct": bench/numbered-urls.lua, every request a different original (2400 names hard-linked to the
 #             same 4 files, which no server can tell apart): nothing to share, the cost of trying.
 if want cold; then
 SIZER_PORT=$(free_port)
@@ -396,10 +396,10 @@ sample_rss() {
   done
 }
 
-# http_cold NAME ROOT KEYS SCRIPT_DIR: run-http.sh from SCRIPT_DIR over ROOT at concurrency 2 and 8;
-# rows to $work/NAME.md, sizer's peak RSS to $work/NAME-rss-C.
+# http_cold NAME ROOT KEYS URLS: run-http.sh over ROOT at concurrency 2 and 8, with bench/numbered-urls.lua
+# in URLS mode (srcset, distinct); rows to $work/NAME.md, sizer's peak RSS to $work/NAME-rss-C.
 http_cold() {
-  local name=$1 root=$2 keys=$3 dir=$4 c rpid spid
+  local name=$1 root=$2 keys=$3 urls=$4 dir=$work/http-bench c rpid spid
   # run-http.sh starts "$SIZER_BIN" with no arguments; this wrapper records sizer's pid for the RSS sampler
   # and starts every run with an empty variant store. (SIZER_BIN and SIZER_PORT are not sizer settings:
   # sizer reads only SIZER_<SECTION>__<KEY> variables.)
@@ -413,7 +413,7 @@ http_cold() {
   for c in 2 8; do
     log "HTTP cold ($name): concurrency $c, ${SECS}s per server"
     rm -f "$work/sizer-$name.pid" "$work/$name-rss-$c"
-    env -u SHARP_DIR -u THUMBOR_VENV "${peer_env[@]}" IMAGES="$root" KEYS="$keys" \
+    env -u SHARP_DIR -u THUMBOR_VENV "${peer_env[@]}" IMAGES="$root" KEYS="$keys" URLS="$urls" \
       SIZER_BIN="$work/sizer-wrap-$name.sh" SIZER_PORT="$SIZER_PORT" SIZER_STORE__ROOT="$root" \
       SIZER_SERVER__LISTEN="127.0.0.1:$SIZER_PORT" RUST_LOG=warn \
       "$dir/run-http.sh" "$SECS" "$c" >"$work/$name-$c.md" 2>"$work/$name-$c.err" &
@@ -458,27 +458,23 @@ if have wrk && [ -n "$BENCH" ]; then
   for k in ${KEYS//,/ }; do cp "$IMAGES/$k" "$cold_root/"; done
   # Both workloads run through run-http.sh copied beside our own URL script, under cold-urls.lua's name
   # (shared/bench's cold-urls.lua repeats its (key, width) pairs after 300 requests a thread: see
-  # bench/srcset-urls.lua).
-  srcset_dir=$work/srcset-bench
-  mkdir -p "$srcset_dir"
-  cp "$BENCH/run-http.sh" "$BENCH/sharp-server.js" "$BENCH/thumbor.conf" "$srcset_dir/"
-  cp "$here/srcset-urls.lua" "$srcset_dir/cold-urls.lua"
-  http_cold cold "$cold_root" "$KEYS" "$srcset_dir"
-  # The distinct-originals run: run-http.sh copied beside bench/distinct-urls.lua under cold-urls.lua's name.
-  distinct_dir=$work/distinct-bench; distinct_root=$work/distinct-root
-  mkdir -p "$distinct_dir" "$distinct_root"
-  cp "$BENCH/run-http.sh" "$BENCH/sharp-server.js" "$BENCH/thumbor.conf" "$distinct_dir/"
-  cp "$here/distinct-urls.lua" "$distinct_dir/cold-urls.lua"
+  # bench/numbered-urls.lua).
+  mkdir -p "$work/http-bench"
+  cp "$BENCH/run-http.sh" "$BENCH/sharp-server.js" "$BENCH/thumbor.conf" "$work/http-bench/"
+  cp "$here/numbered-urls.lua" "$work/http-bench/cold-urls.lua"
+  http_cold cold "$cold_root" "$KEYS" srcset
+  distinct_root=$work/distinct-root
+  mkdir -p "$distinct_root"
   distinct_keys=()
   for i in $(seq -w 1 600); do
     for k in ${KEYS//,/ }; do ln "$cold_root/$k" "$distinct_root/d$i-$k"; distinct_keys+=("d$i-$k"); done
   done
-  http_cold distinct "$distinct_root" "$(IFS=,; echo "${distinct_keys[*]}")" "$distinct_dir"
+  http_cold distinct "$distinct_root" "$(IFS=,; echo "${distinct_keys[*]}")" distinct
 fi
 {
-  cold_report cold "srcset: 4 originals and widths 200–1399, every request a new variant (bench/srcset-urls.lua)" \
+  cold_report cold "srcset: 4 originals and widths 200–1399, every request a new variant (bench/numbered-urls.lua)" \
     "Each concurrency is a separate run-http.sh call with freshly started servers and an empty sizer variant store, so sizer never answers a repeated variant from a cache; widths of one original share its read and, per decode scale, its decode (cache.originals_max_bytes). Peak RSS: sizer's VmHWM over that run (it also holds cold variants in its memory tier). p50/p99 as wrk prints them."
-  cold_report distinct "distinct originals: every request a different original (bench/distinct-urls.lua, 2400 names)" \
+  cold_report distinct "distinct originals: every request a different original (bench/numbered-urls.lua, 2400 names)" \
     "Nothing to share: every request reads and decodes its own original, so this is the cost of the shared-originals cache (a HEAD, an insert) when it cannot help."
 } >>"$R"
 fi
