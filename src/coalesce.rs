@@ -37,6 +37,8 @@ impl<T: Clone + Send + Sync + 'static> Coalescer<T> {
                     let this = Arc::clone(self);
                     let owned_key = key.to_string();
                     // The map lock is held until the entry is inserted, so the task's removal cannot come first.
+                    // In the span of the caller that started it: its logs carry that request's id.
+                    let work = tracing::Instrument::in_current_span(work);
                     let task = tokio::spawn(async move {
                         // Removes the entry when the work ends, also when it panics.
                         let _done = Landed {

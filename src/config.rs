@@ -33,6 +33,23 @@ pub struct Config {
     pub signing: SigningConfig,
     pub pregenerate: PregenerateConfig,
     pub events: EventsConfig,
+    pub telemetry: TelemetryConfig,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// How `sizer serve` writes its logs: `text` (one readable line per event) or `json` (one JSON object
+    /// per line, for log pipelines). `RUST_LOG` sets the level either way.
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -228,6 +245,7 @@ impl Default for Config {
             signing: SigningConfig::default(),
             pregenerate: PregenerateConfig::default(),
             events: EventsConfig::default(),
+            telemetry: TelemetryConfig::default(),
         }
     }
 }

@@ -16,7 +16,8 @@
 //! - [`pipeline`]: probe → geometry → decode (at DCT scale for JPEG) → saliency → resize (SIMD, cropping)
 //!   → orient → canvas → encode.
 //! - [`config`]: the one typed configuration (defaults, TOML, `SIZER_*` environment, flags).
-//! - [`startup`], [`shutdown`], [`telemetry`]: building the app, the stop signal, logs and counters.
+//! - [`startup`], [`shutdown`], [`telemetry`]: building the app, the stop signal, logs, request ids and
+//!   metrics ([`histogram`] is its Prometheus histogram; [`tier`] names which tier answered).
 //! - [`lambda`]: the same service as an AWS Lambda function (HTTP events through the same router, storage
 //!   notifications to [`events`]), chosen at start-up when the Lambda Runtime API is there.
 //!
@@ -28,6 +29,7 @@ pub mod budget;
 pub mod coalesce;
 pub mod config;
 pub mod events;
+pub mod histogram;
 pub mod http;
 pub mod lambda;
 pub mod options;
@@ -40,6 +42,7 @@ pub mod spec;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod tier;
 pub mod variants;
 
 pub use config::Config;

@@ -23,7 +23,7 @@ use crate::pipeline::decode::Scale;
 use crate::pipeline::{Job, Original, Pixels};
 use crate::pool::CpuPool;
 use crate::store::{Store, StoreError};
-use crate::telemetry::Metrics;
+use crate::telemetry::{CacheSize, Metrics};
 use crate::variants::VariantError;
 
 /// How long an unused original stays in the cache.
@@ -148,26 +148,29 @@ impl Originals {
         let info = source.original.info;
         let decoded_bytes = decoded_size(&info, scale);
         if decoded_bytes > self.max_item {
-            let (decoded, held) = self.decode(&source, job, deadline).await?;
+            let (decoded, held, decode) = self.decode(&source, job, deadline).await?;
             return Ok(Prepared {
                 source,
                 decoded: Some(Arc::new(decoded)),
                 fetch,
-                decode: started.elapsed() - fetch,
+                decode,
                 held: Some(held),
             });
         }
         let decoded_key = format!("d\0{key}\0{etag}\0{scale}");
+        let mut decode = Duration::ZERO;
         let entry = cache
             .entry(decoded_key)
             .or_try_insert_with(async {
                 // Once cached, the image is counted by the cache budget: the reservation ends here.
-                self.decode_at(&source, scale, job.keep_profile, deadline)
-                    .await
-                    .map(|(pixels, _held)| Entry::Decoded(Arc::new(pixels)))
+                let (pixels, _held, took) = self
+                    .decode_at(&source, scale, job.keep_profile, deadline)
+                    .await?;
+                decode = took;
+                Ok::<_, VariantError>(Entry::Decoded(Arc::new(pixels)))
             })
             .await
-            .map_err(|e| (*e).clone())?;
+            .map_err(|e: Arc<VariantError>| (*e).clone())?;
         let shared = !entry.is_fresh();
         let decoded = match entry.into_value() {
             Entry::Decoded(decoded) => decoded,
@@ -182,13 +185,24 @@ impl Originals {
             source,
             decoded: Some(decoded),
             fetch,
-            decode: if shared {
-                Duration::ZERO
-            } else {
-                started.elapsed() - fetch
-            },
+            // Zero when shared: this request decoded nothing.
+            decode,
             held: None,
         })
+    }
+
+    /// Bytes and entries kept now (zero with the cache off).
+    pub async fn cache_size(&self) -> CacheSize {
+        match &self.cache {
+            Some(cache) => {
+                cache.run_pending_tasks().await;
+                CacheSize {
+                    bytes: cache.weighted_size(),
+                    entries: cache.entry_count(),
+                }
+            }
+            None => CacheSize::default(),
+        }
     }
 
     /// Drops everything kept of `key`: it changed or went away.
@@ -214,12 +228,12 @@ impl Originals {
         if source.original.animates(job) {
             return self.animation(source, fetch).await;
         }
-        let (decoded, held) = self.decode(&source, job, deadline).await?;
+        let (decoded, held, decode) = self.decode(&source, job, deadline).await?;
         Ok(Prepared {
             source,
             decoded: Some(Arc::new(decoded)),
             fetch,
-            decode: started.elapsed() - fetch,
+            decode,
             held: Some(held),
         })
     }
@@ -259,6 +273,7 @@ impl Originals {
 
     /// Reads and inspects the original (its header only: no decoding).
     async fn fetch(&self, key: &str) -> Result<Source, VariantError> {
+        let asked = Instant::now();
         let object = match self.store.get(key).await {
             Ok(object) => object,
             Err(StoreError::NotFound) => return Err(VariantError::OriginalNotFound(key.into())),
@@ -266,10 +281,17 @@ impl Originals {
         };
         Metrics::add(&self.metrics.original_fetches);
         self.admit(key, object.marked, object.size)?;
+        let answered = asked.elapsed();
         // The bytes, held while they are read and inspected.
         let _held = self.reserve(object.size).await?;
         let etag = object.etag.clone();
+        let reading = Instant::now();
         let bytes = object.read_all().await?;
+        // The store's time: the request and the body, not the wait for the memory budget between them.
+        self.metrics
+            .histograms
+            .fetch
+            .observe_duration(answered + reading.elapsed());
         let original = Original::inspect(&bytes, self.max_source_pixels)?;
         Ok(Source {
             bytes,
@@ -292,7 +314,7 @@ impl Originals {
         source: &Arc<Source>,
         job: &Job,
         deadline: Instant,
-    ) -> Result<(Pixels, Reservation), VariantError> {
+    ) -> Result<(Pixels, Reservation, Duration), VariantError> {
         let scale = source.original.scale_for(job)?;
         Metrics::add(&self.metrics.decodes);
         self.decode_at(source, scale, job.keep_profile, deadline)
@@ -305,7 +327,7 @@ impl Originals {
         scale: Scale,
         keep_profile: bool,
         deadline: Instant,
-    ) -> Result<(Pixels, Reservation), VariantError> {
+    ) -> Result<(Pixels, Reservation, Duration), VariantError> {
         if Instant::now() > deadline {
             return Err(crate::pipeline::PipelineError::DeadlinePassed.into());
         }
@@ -316,16 +338,22 @@ impl Originals {
             .reserve(source.bytes.len() as u64 + 2 * decoded_size(&source.original.info, scale))
             .await?;
         let source = Arc::clone(source);
-        let pixels = self
+        // Timed on the worker: the decode itself, not the waits for memory and for a worker before it.
+        let (pixels, took) = self
             .pool
-            .run(move || source.original.decode(&source.bytes, scale, keep_profile))
+            .run(move || {
+                let started = Instant::now();
+                let pixels = source.original.decode(&source.bytes, scale, keep_profile);
+                (pixels, started.elapsed())
+            })
             .await
             .inspect_err(|e| {
                 if matches!(e, crate::pool::PoolError::Overloaded(_)) {
                     Metrics::add(&self.metrics.overloaded);
                 }
-            })??;
-        Ok((pixels, held))
+            })?;
+        self.metrics.histograms.decode.observe_duration(took);
+        Ok((pixels?, held, took))
     }
 }
 

@@ -2,9 +2,13 @@
 //!
 //! `workers` threads take jobs; at most `queue` more may wait. A job beyond that is refused at once with
 //! [`PoolError::Overloaded`] (503 + `Retry-After`), so a burst cannot pile up unbounded work and memory.
+//! [`PoolStats`] count the jobs waiting and running and time each one's wait, for `/metrics`; a job runs
+//! inside the span of the request that submitted it, so its logs carry that request's id.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
@@ -25,6 +29,61 @@ pub struct CpuPool {
     workers: usize,
     /// One permit per job running or waiting.
     admission: Arc<Semaphore>,
+    stats: Arc<PoolStats>,
+}
+
+/// What the pool is doing, for `/metrics`.
+#[derive(Debug)]
+pub struct PoolStats {
+    queued: AtomicUsize,
+    running: AtomicUsize,
+    /// Each job's wait, from its submission to its start on a worker.
+    pub wait: crate::histogram::Histogram,
+}
+
+impl PoolStats {
+    /// Jobs submitted and not yet started: admitted ones waiting for a worker, and background jobs
+    /// waiting for admission.
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    /// Jobs running on a worker now.
+    pub fn running(&self) -> usize {
+        self.running.load(Ordering::Relaxed)
+    }
+}
+
+/// Counts one job as queued from its creation until it is dropped: when the job starts on a worker, or
+/// when its caller gives up before that.
+struct Queued {
+    stats: Arc<PoolStats>,
+    since: Instant,
+}
+
+impl Queued {
+    fn new(stats: &Arc<PoolStats>) -> Queued {
+        stats.queued.fetch_add(1, Ordering::Relaxed);
+        Queued {
+            stats: Arc::clone(stats),
+            since: Instant::now(),
+        }
+    }
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Counts one job as running while it lives.
+struct Running(Arc<PoolStats>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl CpuPool {
@@ -40,6 +99,11 @@ impl CpuPool {
             budget: crate::budget::MemoryBudget::new(0, std::time::Duration::ZERO),
             workers,
             admission: Arc::new(Semaphore::new(workers + queue)),
+            stats: Arc::new(PoolStats {
+                queued: AtomicUsize::new(0),
+                running: AtomicUsize::new(0),
+                wait: crate::histogram::Histogram::new(crate::histogram::STAGE_SECONDS),
+            }),
         })
     }
 
@@ -54,6 +118,11 @@ impl CpuPool {
         &self.budget
     }
 
+    /// Jobs waiting and running, and their waits.
+    pub fn stats(&self) -> &PoolStats {
+        &self.stats
+    }
+
     /// Runs `job` on a worker and waits for it, or refuses it at once when the pool is full.
     /// A panicking job becomes an error, and its slot is released either way.
     pub async fn run<T, F>(&self, job: F) -> Result<T, PoolError>
@@ -64,7 +133,7 @@ impl CpuPool {
         let permit = Arc::clone(&self.admission)
             .try_acquire_owned()
             .map_err(|_| PoolError::Overloaded(self.workers))?;
-        self.spawn(permit, job).await
+        self.spawn(permit, Queued::new(&self.stats), job).await
     }
 
     /// As [`CpuPool::run`], but waits for a free slot instead of refusing: for background work (events,
@@ -74,21 +143,34 @@ impl CpuPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        let queued = Queued::new(&self.stats);
         let permit = Arc::clone(&self.admission)
             .acquire_owned()
             .await
             .map_err(|_| PoolError::Overloaded(self.workers))?;
-        self.spawn(permit, job).await
+        self.spawn(permit, queued, job).await
     }
 
-    async fn spawn<T, F>(&self, permit: OwnedSemaphorePermit, job: F) -> Result<T, PoolError>
+    async fn spawn<T, F>(
+        &self,
+        permit: OwnedSemaphorePermit,
+        queued: Queued,
+        job: F,
+    ) -> Result<T, PoolError>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
+        let span = tracing::Span::current();
         self.threads.spawn(move || {
+            let _entered = span.enter();
+            queued.stats.wait.observe_duration(queued.since.elapsed());
+            queued.stats.running.fetch_add(1, Ordering::Relaxed);
+            let running = Running(Arc::clone(&queued.stats));
+            drop(queued);
             let result = catch_unwind(AssertUnwindSafe(job));
+            drop(running);
             drop(permit);
             let _ = tx.send(result);
         });
@@ -138,10 +220,18 @@ mod tests {
         }
         let refused = pool.run(|| 3).await.err();
         assert_eq!(refused, Some(PoolError::Overloaded(1)));
+        let stats = pool.stats();
+        assert_eq!((stats.running(), stats.queued()), (1, 1));
         release_tx.send(()).unwrap();
         assert_eq!(running.await.unwrap(), Ok(()));
         assert_eq!(waiting.await.unwrap(), Ok(2));
         assert_eq!(pool.run(|| 4).await, Ok(4));
+        assert_eq!((stats.running(), stats.queued()), (0, 0));
+        assert_eq!(
+            stats.wait.count(),
+            3,
+            "every job that ran, not the refused one"
+        );
     }
 
     #[tokio::test]

@@ -136,7 +136,6 @@ fn assemble_state(
         std::time::Duration::from_millis(config.limits.memory_wait_ms),
     );
     let metrics = Arc::new(Metrics::default());
-    let _ = metrics.budget.set(pool.budget().clone());
     let variants = Variants::new(
         &config,
         Arc::clone(&store),

@@ -20,25 +20,8 @@ use crate::pipeline::{self, Format, PipelineError, Timings};
 use crate::pool::{CpuPool, PoolError};
 use crate::spec::{JobLimits, VariantSpec};
 use crate::store::{ByteStream, PutOptions, Store, StoreError, StoredObject};
-use crate::telemetry::Metrics;
-
-/// Which tier answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tier {
-    Memory,
-    Copy,
-    Computed,
-}
-
-impl Tier {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Tier::Memory => "memory",
-            Tier::Copy => "copy",
-            Tier::Computed => "computed",
-        }
-    }
-}
+use crate::telemetry::{CacheSize, Gauges, Metrics};
+pub use crate::tier::Tier;
 
 /// What is known of a variant without its body.
 #[derive(Debug, Clone)]
@@ -270,8 +253,35 @@ impl Variants {
         tokio::time::timeout(grace, tracker.wait()).await.is_ok()
     }
 
-    pub fn metrics(&self) -> &Metrics {
+    pub fn metrics(&self) -> &Arc<Metrics> {
         &self.inner.metrics
+    }
+
+    /// `/metrics`: the counters and histograms, with the gauges (pool, memory budget, caches) read now.
+    pub async fn render_metrics(&self) -> String {
+        let inner = &self.inner;
+        let memory_cache = match &inner.memory {
+            Some(memory) => {
+                // moka applies inserts and evictions to its counts lazily: settle them first.
+                memory.run_pending_tasks().await;
+                CacheSize {
+                    bytes: memory.weighted_size(),
+                    entries: memory.entry_count(),
+                }
+            }
+            None => CacheSize::default(),
+        };
+        let originals_cache = inner.originals.cache_size().await;
+        let (stats, budget) = (inner.pool.stats(), inner.pool.budget());
+        inner.metrics.render(&Gauges {
+            budget_total: budget.total(),
+            budget_in_use: budget.in_use(),
+            pool_queued: stats.queued(),
+            pool_running: stats.running(),
+            queue_wait: &stats.wait,
+            memory_cache,
+            originals_cache,
+        })
     }
 
     /// Whether the store answers within `within` (readiness; a store that hangs counts as down).
@@ -352,12 +362,21 @@ impl Inner {
             encoded.height,
             Some(SystemTime::now()),
         );
+        // A still's decode happened in `originals` (zero when shared); an animation's frames were decoded
+        // while it was made, inside `encoded.timings`.
+        let stages = Timings {
+            decode: prepared.decode + encoded.timings.decode,
+            ..encoded.timings
+        };
+        let histograms = &self.metrics.histograms;
+        if !encoded.timings.decode.is_zero() {
+            histograms.decode.observe_duration(encoded.timings.decode);
+        }
+        histograms.resize.observe_duration(stages.resize);
+        histograms.encode.observe_duration(stages.encode);
         variant.timing = Some(Timing {
             fetch: prepared.fetch,
-            stages: Timings {
-                decode: prepared.decode,
-                ..encoded.timings
-            },
+            stages,
         });
         variant.source_etag = prepared.source.etag.clone();
         Ok(variant)
@@ -376,7 +395,9 @@ impl Inner {
     fn write_back(&self, key: String, variant: Arc<Variant>) {
         let store = Arc::clone(&self.store);
         let metrics = Arc::clone(&self.metrics);
-        self.write_backs.spawn(async move {
+        // In the span of the request that computed it, so a failure's log line carries its id.
+        let span = tracing::Span::current();
+        let write = async move {
             let options = PutOptions::variant(
                 variant.head.format.content_type(),
                 variant.source_etag.as_deref(),
@@ -388,7 +409,9 @@ impl Inner {
                     tracing::warn!(key, error = %e, "variant write-back failed");
                 }
             }
-        });
+        };
+        self.write_backs
+            .spawn(tracing::Instrument::instrument(write, span));
     }
 }
 

@@ -24,16 +24,18 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> Result<(), String> {
-    telemetry::init();
-    if !allocator::retain_freed_memory() {
-        tracing::debug!("malloc tuning not available: freed buffers go back to the kernel");
-    }
+    let malloc_tuned = allocator::retain_freed_memory();
     let overrides = Overrides {
         listen: args.listen,
         root: args.root,
         bucket: args.bucket,
     };
+    // Configuration first: it chooses the log format. Its errors go to stderr from `main`.
     let config = Config::load(args.config.as_deref(), &overrides).map_err(|e| e.to_string())?;
+    telemetry::init(config.telemetry.log_format);
+    if !malloc_tuned {
+        tracing::debug!("malloc tuning not available: freed buffers go back to the kernel");
+    }
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     if lambda::detected() {
         return runtime.block_on(async {

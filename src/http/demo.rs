@@ -4,8 +4,12 @@
 //! its `Server-Timing` entries; bytes; natural size), read in the browser after load.
 //!
 //! Rendered once at start-up from the sample directory's listing; never reads a store per request.
+//! Served with its own [`policy`]: images from this origin, and only the page's own style and script.
 
 use std::path::Path;
+
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
 
 /// Image files the page shows, from `<root>/images/`, sorted. Unknown extensions are skipped.
 pub fn sample_keys(root: &Path) -> Vec<String> {
@@ -70,6 +74,25 @@ pub fn render(keys: &[String], preset: Option<&str>) -> String {
         ));
     }
     PAGE.replace("{{FIGURES}}", &figures)
+}
+
+/// The page's `Content-Security-Policy`: images from this origin; the one inline style and the one inline
+/// script by their hashes (no `'unsafe-inline'`); nothing else (no other loads, no forms, no framing).
+pub fn policy() -> String {
+    let hash = |open: &str, close: &str| {
+        let inline = PAGE
+            .split_once(open)
+            .and_then(|(_, rest)| rest.split_once(close))
+            .map_or("", |(inline, _)| inline);
+        let digest = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(inline));
+        format!("'sha256-{digest}'")
+    };
+    format!(
+        "default-src 'none'; img-src 'self'; style-src {}; script-src {}; base-uri 'none'; \
+         form-action 'none'; frame-ancestors 'none'",
+        hash("<style>", "</style>"),
+        hash("<script>", "</script>")
+    )
 }
 
 fn figure(title: &str, img: &str, css_width: u32) -> String {
@@ -150,6 +173,21 @@ mod tests {
             assert!(page.contains(url), "{url}");
         }
         assert!(!render(&["images/a.jpg".to_string()], None).contains("/p/"));
+    }
+
+    #[test]
+    fn the_policy_allows_the_inline_style_and_script_by_hash_and_nothing_else() {
+        let policy = policy();
+        assert_eq!(policy.matches("'sha256-").count(), 2, "{policy}");
+        assert!(!policy.contains("unsafe"), "{policy}");
+        // The page holds exactly one of each, so the hashes cover all of its inline code.
+        assert_eq!(PAGE.matches("<style>").count(), 1);
+        assert_eq!(PAGE.matches("<script>").count(), 1);
+        assert!(
+            !PAGE.contains(" style="),
+            "inline style attributes would need 'unsafe-hashes'"
+        );
+        assert!(axum::http::HeaderValue::from_str(&policy).is_ok());
     }
 
     #[test]

@@ -163,8 +163,12 @@ impl IntoResponse for AppError {
 fn error_body(status: StatusCode, message: &str) -> Response {
     (
         status,
-        // Messages can quote the request (a key, a value); no browser may sniff one into a document.
-        [(header::X_CONTENT_TYPE_OPTIONS, "nosniff")],
+        // Messages can quote the request (a key, a value); no browser may sniff one into a document, or
+        // run anything in it if opened directly.
+        [
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CONTENT_SECURITY_POLICY, super::headers::SANDBOX_CSP),
+        ],
         Json(serde_json::json!({ "error": message, "status": status.as_u16() })),
     )
         .into_response()
@@ -259,6 +263,10 @@ mod tests {
         assert_eq!(
             response.headers()[header::X_CONTENT_TYPE_OPTIONS],
             "nosniff"
+        );
+        assert_eq!(
+            response.headers()[header::CONTENT_SECURITY_POLICY],
+            "default-src 'none'; sandbox"
         );
     }
 

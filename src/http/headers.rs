@@ -6,6 +6,7 @@ use axum::response::Response;
 
 use crate::config::Config;
 use crate::spec::VariantSpec;
+use crate::tier::Tier;
 use crate::variants::{self, Served};
 
 /// Which tier served the response: `memory`, `copy` or `computed`.
@@ -15,8 +16,8 @@ pub const UPSCALE_AVOIDED: &str = "sizer-upscale-avoided";
 /// Present, with the served width, when a requested width exceeded the original's (kept for clients of
 /// the width-only grammar; `sizer-upscale-avoided` covers every case).
 pub const CLAMPED_WIDTH: &str = "sizer-clamped-width";
-/// Images never run as documents: no scripts, no plugins, no loads, even opened directly.
-const IMAGE_CSP: &str = "default-src 'none'; sandbox";
+/// Images (and error bodies) never run as documents: no scripts, no plugins, no loads, even opened directly.
+pub const SANDBOX_CSP: &str = "default-src 'none'; sandbox";
 
 pub fn respond(
     served: Served,
@@ -83,34 +84,43 @@ pub fn respond(
         headers.insert(header::VARY, HeaderValue::from_static("Accept"));
     }
 
-    if not_modified(request, head.etag.as_deref()) {
-        return with_headers(StatusCode::NOT_MODIFIED, headers, Body::empty());
-    }
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(head.format.content_type()),
-    );
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(head.len));
+    // On every image answer, 304s included: a cache refreshes its stored headers from a 304.
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(IMAGE_CSP),
+        HeaderValue::from_static(SANDBOX_CSP),
     );
+
+    if not_modified(request, head.etag.as_deref()) {
+        return with_headers(
+            StatusCode::NOT_MODIFIED,
+            headers,
+            Body::empty(),
+            served.tier,
+        );
+    }
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(head.format.content_type()),
+    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(head.len));
     let body = match (method, served.body) {
         (&Method::HEAD, _) => Body::empty(),
         (_, variants::Body::Whole(bytes)) => Body::from(bytes),
         (_, variants::Body::Stream(stream)) => Body::from_stream(stream),
     };
-    with_headers(StatusCode::OK, headers, body)
+    with_headers(StatusCode::OK, headers, body, served.tier)
 }
 
-fn with_headers(status: StatusCode, headers: HeaderMap, body: Body) -> Response {
+/// The response, with the tier in its extensions for the log line and the latency histogram.
+fn with_headers(status: StatusCode, headers: HeaderMap, body: Body, tier: Tier) -> Response {
     let mut response = Response::new(body);
     *response.status_mut() = status;
     *response.headers_mut() = headers;
+    response.extensions_mut().insert(tier);
     response
 }
 

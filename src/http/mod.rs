@@ -29,8 +29,9 @@ pub struct AppState {
     pub variants: Variants,
     /// Storage notifications: `POST /events` and the Lambda runtime's non-HTTP events.
     pub events: crate::events::Events,
-    /// The demo page, when the store is the embedded default and `server.demo_page` is on.
-    demo: Option<String>,
+    /// The demo page and its `Content-Security-Policy`, when the store is the embedded default and
+    /// `server.demo_page` is on.
+    demo: Option<(String, HeaderValue)>,
     error_cache_control: HeaderValue,
 }
 
@@ -50,10 +51,19 @@ impl AppState {
                 )
             })?;
         let rules = SpecRules::from_config(&config).map_err(crate::config::ConfigError::Invalid)?;
-        let demo = demo_root.filter(|_| config.server.demo_page).map(|root| {
-            let preset = config.presets.keys().next().map(String::as_str);
-            demo::render(&demo::sample_keys(root), preset)
-        });
+        let demo = match demo_root.filter(|_| config.server.demo_page) {
+            Some(root) => {
+                let preset = config.presets.keys().next().map(String::as_str);
+                let page = demo::render(&demo::sample_keys(root), preset);
+                let policy = HeaderValue::from_str(&demo::policy()).map_err(|_| {
+                    crate::config::ConfigError::Invalid(
+                        "the demo page's policy is not a header value".into(),
+                    )
+                })?;
+                Some((page, policy))
+            }
+            None => None,
+        };
         Ok(AppState {
             rules,
             config,
@@ -94,8 +104,9 @@ fn routes() -> Router<Arc<AppState>> {
         .fallback(variant::serve)
 }
 
-/// Errors get their caching, panics a JSON 500, every request a log line: the layers outside the routes
-/// (and outside the Lambda body buffer, so its 413 gets all three).
+/// Errors get their caching, panics a JSON 500, every request an id, a span, a log line and its place in
+/// the latency histogram: the layers outside the routes (and outside the Lambda body buffer, so its 413
+/// gets them all).
 fn with_layers(routes: Router<Arc<AppState>>, state: Arc<AppState>) -> Router {
     routes
         .layer(axum::middleware::map_response_with_state(
@@ -103,16 +114,27 @@ fn with_layers(routes: Router<Arc<AppState>>, state: Arc<AppState>) -> Router {
             error_caching,
         ))
         .layer(CatchPanicLayer::custom(error::panic_response))
-        .layer(axum::middleware::from_fn(telemetry::log_request))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(state.variants.metrics()),
+            telemetry::observe_request,
+        ))
         .with_state(state)
 }
 
 async fn demo_page(State(state): State<Arc<AppState>>) -> Response {
     match &state.demo {
-        Some(page) => (
+        Some((page, policy)) => (
             [
-                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-                (header::CACHE_CONTROL, "no-cache"),
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=utf-8"),
+                ),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+                (
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                ),
+                (header::CONTENT_SECURITY_POLICY, policy.clone()),
             ],
             page.clone(),
         )
@@ -142,7 +164,7 @@ async fn healthz() -> impl IntoResponse {
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.variants.metrics().render(),
+        state.variants.render_metrics().await,
     )
 }
 

@@ -1,6 +1,7 @@
 //! The demo page: in a real headless browser (Debian's chromium) against the real binary on the embedded
-//! default, every image loads, `f/auto` images arrive as AVIF or WebP, and each is laid out at its
-//! intended size; with any other store the page does not exist.
+//! default, every image loads, `f/auto` images arrive as AVIF or WebP, each is laid out at its intended
+//! size, and the page's script runs under the page's own Content-Security-Policy; with any other store the
+//! page does not exist.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -67,6 +68,12 @@ async fn the_demo_page_loads_every_image_in_a_real_browser() {
     assert_eq!(
         header(&page, "content-type"),
         Some("text/html; charset=utf-8")
+    );
+    // Its own policy: the page's script runs by its hash (the report below proves the hash right).
+    let policy = header(&page, "content-security-policy").unwrap_or_default();
+    assert!(
+        policy.contains("script-src 'sha256-") && !policy.contains("unsafe"),
+        "{policy}"
     );
 
     let profile = tempfile::tempdir().unwrap();

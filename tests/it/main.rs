@@ -20,6 +20,7 @@ mod hostile_images;
 mod hostile_urls;
 mod lambda;
 mod memory;
+mod observability;
 mod options;
 mod pngsuite;
 mod readiness;

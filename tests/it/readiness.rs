@@ -1,5 +1,6 @@
 //! `/readyz`: 200 while the store answers, 503 (with `Retry-After`, details only in the log) while it
-//! does not, and ready again once it is back; `/healthz` stays 200 throughout (the process is alive).
+//! does not (a missing directory or bucket, an endpoint nothing listens on), and ready again once it is
+//! back; `/healthz` stays 200 throughout (the process is alive).
 
 use std::sync::Arc;
 
@@ -63,5 +64,24 @@ async fn an_s3_store_is_ready_only_while_its_bucket_answers() {
     let (status, body, _) = status_of(&app, "/readyz").await;
     assert_eq!(status, 503);
     assert!(!body["error"].as_str().unwrap().contains("no-such-bucket"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_s3_endpoint_nothing_listens_on_is_not_ready() {
+    let unreachable = StoreConfig {
+        endpoint: format!("http://127.0.0.1:{}", free_port()),
+        max_attempts: 1,
+        ..s3_config()
+    };
+    let app = spawn_app_on(
+        Arc::new(S3Store::connect(&unreachable).await),
+        test_config(),
+    )
+    .await;
+    let (status, body, retry) = status_of(&app, "/readyz").await;
+    assert_eq!((status, retry.as_deref()), (503, Some("1")));
+    assert!(!body["error"].as_str().unwrap().contains("127.0.0.1"));
+    assert_eq!(status_of(&app, "/healthz").await.0, 200);
     app.stop().await;
 }
