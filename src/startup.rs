@@ -93,6 +93,7 @@ impl Application {
             listener,
             http::router(Arc::clone(&state)),
             ConnectionLimits::from_config(&state.config),
+            Arc::clone(&state.variants.metrics().connections_open),
             shutdown,
             state.config.shutdown_grace(),
         )

@@ -87,6 +87,8 @@ pub struct Metrics {
     pub budget_refused: AtomicU64,
     /// The memory budget, for its gauge.
     pub budget: std::sync::OnceLock<crate::budget::MemoryBudget>,
+    /// Client connections open now (a gauge; `http::connections` keeps it).
+    pub connections_open: std::sync::Arc<AtomicU64>,
 }
 
 impl Metrics {
@@ -202,6 +204,19 @@ impl Metrics {
                 budget.in_use()
             ));
         }
+        // Gauges a soak watches for growth: connections, and every task alive on the runtime (their
+        // requests, write-backs and helpers).
+        let tasks = tokio::runtime::Handle::try_current()
+            .map_or(0, |runtime| runtime.metrics().num_alive_tasks());
+        out.push_str(&format!(
+            "# HELP sizer_connections_open Client connections open now.\n\
+             # TYPE sizer_connections_open gauge\n\
+             sizer_connections_open {}\n\
+             # HELP sizer_runtime_tasks Tasks alive on the async runtime.\n\
+             # TYPE sizer_runtime_tasks gauge\n\
+             sizer_runtime_tasks {tasks}\n",
+            Metrics::get(&self.connections_open)
+        ));
         for (name, counter, help) in rows {
             if !help.is_empty() {
                 let family = name.split('{').next().unwrap_or(name);

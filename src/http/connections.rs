@@ -58,10 +58,12 @@ pub struct Drained {
 
 /// Serves `router` on `listener` until `stop` resolves; then closes the listener, asks every connection to
 /// finish (idle ones close at once, busy ones after their response) and waits for them up to `grace`.
+/// `open` counts the connections open at any time.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
+    open: Arc<AtomicU64>,
     stop: impl Future<Output = ()>,
     grace: Duration,
 ) -> Drained {
@@ -71,11 +73,11 @@ pub async fn serve(
     let (closing_tx, closing_rx) = watch::channel(false);
     loop {
         // At the cap, stop accepting: new connections wait in the kernel's accept queue, not in memory.
-        let slot = tokio::select! {
+        let permit = tokio::select! {
             biased;
             () = &mut stop => break,
-            slot = Arc::clone(&slots).acquire_owned() => {
-                slot.expect("the connection semaphore is never closed")
+            permit = Arc::clone(&slots).acquire_owned() => {
+                permit.expect("the connection semaphore is never closed")
             }
         };
         let stream = tokio::select! {
@@ -97,6 +99,7 @@ pub async fn serve(
                 }
             },
         };
+        let slot = Slot::take(permit, &open);
         connections.spawn(serve_connection(
             stream,
             router.clone(),
@@ -129,12 +132,35 @@ fn is_one_connections_error(e: &std::io::Error) -> bool {
     )
 }
 
+/// A connection's place: one of `max_connections` permits, and its count in the gauge, both given back
+/// when the connection ends.
+struct Slot {
+    _permit: OwnedSemaphorePermit,
+    open: Arc<AtomicU64>,
+}
+
+impl Slot {
+    fn take(permit: OwnedSemaphorePermit, open: &Arc<AtomicU64>) -> Slot {
+        open.fetch_add(1, Ordering::Relaxed);
+        Slot {
+            _permit: permit,
+            open: Arc::clone(open),
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 async fn serve_connection(
     stream: TcpStream,
     router: Router,
     limits: ConnectionLimits,
     mut closing: watch::Receiver<bool>,
-    _slot: OwnedSemaphorePermit,
+    _slot: Slot,
 ) {
     let clock = Arc::new(HeadClock::new());
     let io = TokioIo::new(Tracked {
@@ -191,7 +217,7 @@ impl HeadClock {
             let nanos = u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX - 1);
             let _ = self.first_byte.compare_exchange(
                 0,
-                nanos + 1,
+                nanos.saturating_add(1),
                 Ordering::AcqRel,
                 Ordering::Relaxed,
             );

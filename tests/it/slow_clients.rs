@@ -17,7 +17,8 @@ struct Trickled {
     opened: Instant,
     /// When the server closed it (end of stream or reset), if it did.
     closed: Instant,
-    bytes_sent: usize,
+    /// Bytes of the head sent one by one after its start.
+    trickled: usize,
 }
 
 /// Opens a connection and sends a request head one byte every `every`, never finishing it, until the server
@@ -27,10 +28,9 @@ async fn slowloris(addr: String, every: Duration) -> Trickled {
     let stream = TcpStream::connect(&addr).await.expect("connect");
     let (mut read, mut write) = stream.into_split();
     let start = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nX-Slow: ");
-    let mut bytes_sent = 0;
+    let mut trickled = 0;
     let mut closed = None;
     if write.write_all(start.as_bytes()).await.is_ok() {
-        bytes_sent = start.len();
         let mut ticks = tokio::time::interval(every);
         let mut buf = [0u8; 512];
         while closed.is_none() {
@@ -44,7 +44,7 @@ async fn slowloris(addr: String, every: Duration) -> Trickled {
                     if write.write_all(b"a").await.is_err() {
                         closed = Some(Instant::now());
                     } else {
-                        bytes_sent += 1;
+                        trickled += 1;
                     }
                 }
             }
@@ -53,7 +53,7 @@ async fn slowloris(addr: String, every: Duration) -> Trickled {
     Trickled {
         opened,
         closed: closed.unwrap_or_else(Instant::now),
-        bytes_sent,
+        trickled,
     }
 }
 
@@ -151,7 +151,7 @@ async fn a_slowloris_cannot_keep_a_normal_client_from_its_image() {
             t.closed - t.opened
         );
         assert!(
-            t.bytes_sent > 40,
+            t.trickled >= 10,
             "bytes kept coming and did not extend the head timer: {t:?}"
         );
     }
@@ -191,7 +191,7 @@ async fn connections_above_the_cap_wait_for_a_slot_and_the_server_stays_up() {
     );
     // Many more above the cap, silent, queue behind it.
     let mut crowd = Vec::new();
-    for _ in 0..200 {
+    for _ in 0..50 {
         crowd.push(TcpStream::connect(&addr).await.expect("connect"));
     }
 
