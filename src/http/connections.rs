@@ -173,9 +173,13 @@ async fn serve_connection(
         .header_read_timeout(limits.header_read_timeout);
     let connection = builder.serve_connection(io, TowerToHyperService::new(router));
     let mut connection = std::pin::pin!(connection);
+    let closing = async move {
+        // The borrow `wait_for` returns is dropped here, not held across the rest of the connection.
+        let _ = closing.wait_for(|&now| now).await;
+    };
     let result = tokio::select! {
         result = connection.as_mut() => result,
-        _ = closing.wait_for(|&now| now) => {
+        () = closing => {
             connection.as_mut().graceful_shutdown();
             connection.await
         }

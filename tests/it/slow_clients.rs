@@ -195,10 +195,11 @@ async fn connections_above_the_cap_wait_for_a_slot_and_the_server_stays_up() {
         crowd.push(TcpStream::connect(&addr).await.expect("connect"));
     }
 
-    let (status, _, body) = tokio::time::timeout(Duration::from_secs(10), read_response(&mut waiting))
-        .await
-        .expect("served once the head timer freed a slot")
-        .expect("a whole response");
+    let (status, _, body) =
+        tokio::time::timeout(Duration::from_secs(10), read_response(&mut waiting))
+            .await
+            .expect("served once the head timer freed a slot")
+            .expect("a whole response");
     assert_eq!(status, 200);
     assert!(String::from_utf8_lossy(&body).contains("ok"));
     for task in slow {
@@ -272,10 +273,11 @@ async fn a_trickled_event_body_gets_408_and_the_connection_closes() {
          Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"Records\": ["
     );
     stream.write_all(head.as_bytes()).await.unwrap();
-    let (status, head, _) = tokio::time::timeout(Duration::from_secs(10), read_response(&mut stream))
-        .await
-        .expect("answered once the body timeout passed")
-        .unwrap();
+    let (status, head, _) =
+        tokio::time::timeout(Duration::from_secs(10), read_response(&mut stream))
+            .await
+            .expect("answered once the body timeout passed")
+            .unwrap();
     assert_eq!(status, 408);
     assert!(head.contains("connection: close"), "{head}");
     assert!(
