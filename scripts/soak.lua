@@ -34,8 +34,11 @@ function request()
     return wrk.format("GET", h[1], {["If-None-Match"] = h[2]})
   elseif slot < 16 then
     cold = cold + 1
+    -- Widths 64-863 in a scrambled order (7919 is prime to 800), so that small and large variants are
+    -- mixed from the first second on and the working set does not grow with the run; distinct until j
+    -- wraps (800 x the originals).
     local j = cold * nthreads + (tid or 0)
-    local width = 64 + (math.floor(j / #images) % 1800)
+    local width = 64 + (math.floor(j / #images) * 7919) % 800
     return wrk.format("GET", "/w/" .. width .. "/" .. images[(j % #images) + 1])
   elseif slot < 18 then
     return wrk.format("GET", "/w/300/missing/" .. (tid or 0) .. "-" .. n .. ".jpg")
