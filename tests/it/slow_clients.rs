@@ -126,6 +126,7 @@ async fn a_slowloris_cannot_keep_a_normal_client_from_its_image() {
         .map(|_| tokio::spawn(slowloris(addr.clone(), Duration::from_millis(100))))
         .collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
+    let asked = Instant::now();
     let res = app.get(&format!("/w/300/{key}")).await;
     assert_eq!(res.status(), 200);
     assert_eq!(decoded_size(&res.bytes().await.unwrap()), (300, 188));
@@ -155,6 +156,14 @@ async fn a_slowloris_cannot_keep_a_normal_client_from_its_image() {
             "bytes kept coming and did not extend the head timer: {t:?}"
         );
     }
+    let held: Vec<Duration> = trickled.iter().map(|t| t.closed - t.opened).collect();
+    eprintln!(
+        "slowloris: image served in {:?} while {SLOW} connections trickled; they were dropped after \
+         {:?} to {:?} (head timeout {header_timeout:?})",
+        served - asked,
+        held.iter().min().unwrap(),
+        held.iter().max().unwrap()
+    );
     // The server is none the worse.
     assert_eq!(app.get(&format!("/w/200/{key}")).await.status(), 200);
     app.stop().await;
