@@ -1,9 +1,12 @@
 -- wrk script of scripts/soak: a fixed mix of requests, each kind in its share of every 20.
 --   8 hot       a small set of variants, asked again and again (memory tier)
 --   4 304       the same, with the ETag in If-None-Match
---   4 cold      distinct variants (width x original), wrapping after many; later rounds hit the copy tier
+--   2 cold      a variant never asked before (width x quality x original: no repeat within hours)
+--   2 warm      the cold variant asked 200 cold requests earlier: evicted from the small memory tier by
+--               then, so served from the copy tier (the store)
 --   2 404       originals that do not exist
 --   2 400       URLs the grammar refuses
+-- The mix is the same from the first minute to the last: nothing wraps around into another regime.
 -- env IMAGES: comma-separated original keys; HOT: "path|etag;path|etag;..." (scripts/soak fetches them);
 -- THREADS: wrk's -t, so that the threads' cold variants interleave instead of repeating each other's.
 -- done() prints "status CODE COUNT" lines, every thread's counts added up.
@@ -21,6 +24,16 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
+-- The i-th cold variant of this thread. Widths 64-863 in a scrambled order (7919 is prime to 800), so that
+-- small and large variants are mixed from the first second on; then the next quality.
+local function variant(i)
+  local j = i * nthreads + (tid or 0)
+  local k = math.floor(j / #images)
+  local width = 64 + (k * 7919) % 800
+  local quality = 40 + math.floor(k / 800) % 56
+  return "/w/" .. width .. "/q/" .. quality .. "/" .. images[(j % #images) + 1]
+end
+
 counts = {}
 local n = 0
 local cold = 0
@@ -32,14 +45,11 @@ function request()
   elseif slot < 12 then
     local h = hot[(n % #hot) + 1]
     return wrk.format("GET", h[1], {["If-None-Match"] = h[2]})
-  elseif slot < 16 then
+  elseif slot < 14 then
     cold = cold + 1
-    -- Widths 64-863 in a scrambled order (7919 is prime to 800), so that small and large variants are
-    -- mixed from the first second on and the working set does not grow with the run; distinct until j
-    -- wraps (800 x the originals).
-    local j = cold * nthreads + (tid or 0)
-    local width = 64 + (math.floor(j / #images) * 7919) % 800
-    return wrk.format("GET", "/w/" .. width .. "/" .. images[(j % #images) + 1])
+    return wrk.format("GET", variant(cold))
+  elseif slot < 16 then
+    return wrk.format("GET", variant(math.max(1, cold - 200)))
   elseif slot < 18 then
     return wrk.format("GET", "/w/300/missing/" .. (tid or 0) .. "-" .. n .. ".jpg")
   else
