@@ -86,8 +86,20 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Whole-request budget for a variant (store reads, queueing and CPU work); past it the answer is 504.
     pub request_timeout_ms: u64,
-    /// On SIGTERM/Ctrl-C, how long to wait for in-flight requests and pending write-backs.
+    /// On SIGTERM/Ctrl-C, how long in-flight requests and pending write-backs have, together: the listener
+    /// closes at once, and the process exits at the latest this long after the signal.
     pub shutdown_grace_ms: u64,
+    /// A request's line and headers must arrive within this of their first byte (on a new connection: of
+    /// its opening); otherwise the connection is closed. Slow clients (slowloris) cannot hold a slot longer.
+    pub header_read_timeout_ms: u64,
+    /// A keep-alive connection with no request for this long is closed. Keep it above the idle timeout of
+    /// a load balancer in front (ALB: 60 s), so that the balancer is the one to close.
+    pub keep_alive_timeout_ms: u64,
+    /// A request body (only `POST /events` has one) must arrive whole within this; 408 otherwise.
+    pub body_read_timeout_ms: u64,
+    /// Most client connections open at once. Past it, new connections wait in the kernel's accept queue
+    /// until one closes. Each connection is a file descriptor: keep `ulimit -n` above it.
+    pub max_connections: usize,
     /// Whether `GET /` serves the demo page. It is only ever served for the embedded default store
     /// (the shipped `samples/` directory).
     pub demo_page: bool,
@@ -256,6 +268,10 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             request_timeout_ms: 15_000,
             shutdown_grace_ms: 30_000,
+            header_read_timeout_ms: 10_000,
+            keep_alive_timeout_ms: 75_000,
+            body_read_timeout_ms: 10_000,
+            max_connections: 512,
             demo_page: true,
         }
     }
@@ -483,6 +499,18 @@ impl Config {
         if self.server.request_timeout_ms == 0 {
             return invalid("server.request_timeout_ms must be above 0".into());
         }
+        if self.server.header_read_timeout_ms == 0
+            || self.server.keep_alive_timeout_ms == 0
+            || self.server.body_read_timeout_ms == 0
+        {
+            return invalid(
+                "server.header_read_timeout_ms, server.keep_alive_timeout_ms and server.body_read_timeout_ms must be above 0"
+                    .into(),
+            );
+        }
+        if self.server.max_connections == 0 {
+            return invalid("server.max_connections must be at least 1".into());
+        }
         match self.store.kind {
             StoreKind::S3 if self.store.bucket.is_empty() => {
                 return invalid(
@@ -522,6 +550,18 @@ impl Config {
 
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_millis(self.server.shutdown_grace_ms)
+    }
+
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.server.header_read_timeout_ms)
+    }
+
+    pub fn keep_alive_timeout(&self) -> Duration {
+        Duration::from_millis(self.server.keep_alive_timeout_ms)
+    }
+
+    pub fn body_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.server.body_read_timeout_ms)
     }
 
     /// Worker threads of the CPU pool, with 0 resolved to the number of cores.
@@ -618,6 +658,22 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("store.max_attempts")
+        );
+        let mut c = Config::default();
+        c.server.header_read_timeout_ms = 0;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("server.header_read_timeout_ms")
+        );
+        let mut c = Config::default();
+        c.server.max_connections = 0;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("server.max_connections")
         );
         let mut c = Config::default();
         c.store.read_timeout_ms = 0;

@@ -5,11 +5,13 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::net::TcpListener;
 
 use crate::config::{Config, ConfigError, DEFAULT_ROOT, StoreKind};
 use crate::events::Events;
+use crate::http::connections::{self, ConnectionLimits};
 use crate::http::{self, AppState};
 use crate::pool::CpuPool;
 use crate::pregenerate::Pregenerator;
@@ -75,8 +77,8 @@ impl Application {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` resolves, then lets in-flight requests and pending write-backs finish,
-    /// each within `server.shutdown_grace_ms`.
+    /// Serves until `shutdown` resolves; then refuses new connections, and lets in-flight requests and
+    /// then pending write-backs finish, all within `server.shutdown_grace_ms` of the signal.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -86,23 +88,24 @@ impl Application {
             state,
             store_description,
         } = self;
-        let grace = state.config.shutdown_grace();
         tracing::info!(addr = %listener.local_addr()?, store = store_description, "sizer listening");
-        let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
-        let router = http::router(Arc::clone(&state));
-        let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stopping_tx.send(true);
-        });
-        let grace_elapsed = async move {
-            let _ = stopping_rx.wait_for(|&stopping| stopping).await;
-            tokio::time::sleep(grace).await;
-        };
-        tokio::select! {
-            served = serve => served?,
-            () = grace_elapsed => tracing::warn!("shutdown grace elapsed with requests still open; closing them"),
+        let drained = connections::serve(
+            listener,
+            http::router(Arc::clone(&state)),
+            ConnectionLimits::from_config(&state.config),
+            Arc::clone(&state.variants.metrics().connections_open),
+            shutdown,
+            state.config.shutdown_grace(),
+        )
+        .await;
+        if drained.still_open > 0 {
+            tracing::warn!(
+                connections = drained.still_open,
+                "shutdown grace elapsed with requests still open; closing them"
+            );
         }
-        if !state.variants.drain_write_backs(grace).await {
+        let left = drained.deadline.saturating_duration_since(Instant::now());
+        if !state.variants.drain_write_backs(left).await {
             tracing::warn!(
                 "shutdown grace elapsed with write-backs pending; those variants will be recomputed"
             );

@@ -238,6 +238,8 @@ pub struct Metrics {
     /// Requests refused because the memory budget stayed full.
     pub budget_refused: AtomicU64,
     pub histograms: Histograms,
+    /// Client connections open now (a gauge; `http::connections` keeps it).
+    pub connections_open: std::sync::Arc<AtomicU64>,
 }
 
 impl Metrics {
@@ -386,6 +388,19 @@ impl Metrics {
                 ("{cache=\"originals\"}", gauges.originals_cache.entries),
             ],
         );
+        // Gauges a soak watches for growth: connections, and every task alive on the runtime (their
+        // requests, write-backs and helpers).
+        let tasks = tokio::runtime::Handle::try_current()
+            .map_or(0, |runtime| runtime.metrics().num_alive_tasks());
+        out.push_str(&format!(
+            "# HELP sizer_connections_open Client connections open now.\n\
+             # TYPE sizer_connections_open gauge\n\
+             sizer_connections_open {}\n\
+             # HELP sizer_runtime_tasks Tasks alive on the async runtime.\n\
+             # TYPE sizer_runtime_tasks gauge\n\
+             sizer_runtime_tasks {tasks}\n",
+            Metrics::get(&self.connections_open)
+        ));
         for (name, counter, help) in rows {
             if !help.is_empty() {
                 let family = name.split('{').next().unwrap_or(name);

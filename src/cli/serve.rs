@@ -45,12 +45,16 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             lambda::run(state).await.map_err(|e| e.to_string())
         });
     }
-    runtime.block_on(async {
+    let served = runtime.block_on(async {
         let app = Application::build(config)
             .await
             .map_err(|e| e.to_string())?;
         app.run_until(shutdown::signal())
             .await
             .map_err(|e| e.to_string())
-    })
+    });
+    // What outlived the grace (a connection still open, a blocking file write) is abandoned, not waited
+    // for: the exit stays within `server.shutdown_grace_ms` of the signal.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    served
 }

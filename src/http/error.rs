@@ -32,6 +32,9 @@ pub enum AppError {
     TokenMissing,
     #[error("wrong bearer token")]
     TokenWrong,
+    /// The request body did not arrive whole within `server.body_read_timeout_ms`.
+    #[error("the request body did not arrive within {0} ms")]
+    BodyTimeout(u64),
     #[error("event body is above {0} bytes")]
     EventTooLarge(usize),
     #[error("event body is not JSON: {0}")]
@@ -63,6 +66,7 @@ impl AppError {
             AppError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::TokenMissing => StatusCode::UNAUTHORIZED,
             AppError::TokenWrong => StatusCode::FORBIDDEN,
+            AppError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             AppError::EventTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::EventNotJson(_) | AppError::Event(EventError::Unrecognised(_)) => {
                 StatusCode::BAD_REQUEST
@@ -153,6 +157,10 @@ impl IntoResponse for AppError {
             }
             AppError::TokenMissing => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            // The rest of the body may still be on its way: this connection can carry no next request.
+            AppError::BodyTimeout(_) => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             _ => {}
         }
@@ -250,6 +258,7 @@ mod tests {
         assert_eq!(status_of(AppError::Timeout(10)), 504);
         assert_eq!(status_of(VariantError::Pool(PoolError::Overloaded(2))), 503);
         assert_eq!(status_of(AppError::MethodNotAllowed), 405);
+        assert_eq!(status_of(AppError::BodyTimeout(10)), 408);
         assert_eq!(status_of(AppError::ResponseTooLarge(6)), 413);
     }
 

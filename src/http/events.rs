@@ -1,6 +1,7 @@
 //! `POST /events`: storage notifications from self-hosted S3 servers (MinIO's webhook target sends the
 //! AWS shape) and anything else that can POST an S3, SNS, SQS or EventBridge document. Off (404) unless
 //! `events.webhook_token` is set; the bearer token is compared in constant time before the body is read.
+//! The body must arrive whole within `server.body_read_timeout_ms` (408 otherwise).
 //! Answers once the work is done: 200 with a summary, 503 + `Retry-After` when a retry can help.
 
 use std::sync::Arc;
@@ -38,8 +39,11 @@ pub async fn receive(
     if !bool::from(presented.trim().as_bytes().ct_eq(expected)) {
         return Err(AppError::TokenWrong);
     }
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+    // A sender trickling its body cannot hold the request (and its connection) past the timeout.
+    let timeout = state.config.body_read_timeout();
+    let bytes = tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY_BYTES))
         .await
+        .map_err(|_| AppError::BodyTimeout(millis(timeout)))?
         .map_err(|_| AppError::EventTooLarge(MAX_BODY_BYTES))?;
     let document: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|e| AppError::EventNotJson(e.to_string()))?;
@@ -49,4 +53,8 @@ pub async fn receive(
         .handle_notification(document, Some(deadline))
         .await?;
     Ok(axum::Json(summary).into_response())
+}
+
+fn millis(duration: std::time::Duration) -> u64 {
+    duration.as_millis().try_into().unwrap_or(u64::MAX)
 }

@@ -2,6 +2,7 @@
 //! Never decodes an image; everything below `variants` is reached through `Variants::get`.
 
 pub mod buffer;
+pub mod connections;
 pub mod demo;
 pub mod error;
 pub mod events;

@@ -414,6 +414,29 @@ pub async fn raw_get(app: &TestApp, path: &str) -> (u16, Vec<u8>) {
     (status, body)
 }
 
+/// A large photograph-like JPEG (smooth gradients plus noise, so it compresses like a photo).
+pub fn large_jpeg(width: u16, height: u16, seed: u32) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(2_654_435_761).max(1);
+    let (w, h) = (usize::from(width), usize::from(height));
+    let mut data = Vec::with_capacity(w * h * 3);
+    for y in 0..h {
+        for x in 0..w {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            let noise = (state & 15) as usize;
+            data.push(((x * 255 / w + noise) & 255) as u8);
+            data.push(((y * 255 / h + noise) & 255) as u8);
+            data.push((((x + y) * 127 / (w + h)) + noise) as u8);
+        }
+    }
+    let mut out = Vec::new();
+    jpeg_encoder::Encoder::new(&mut out, 80)
+        .encode(&data, width, height, jpeg_encoder::ColorType::Rgb)
+        .unwrap();
+    out
+}
+
 /// A port nothing listens on right now, for tests that start the real binary.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
