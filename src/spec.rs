@@ -210,7 +210,7 @@ impl VariantSpec {
         let mut specs = vec![base.clone()];
         for &format in &rules.auto_formats {
             specs.push(VariantSpec {
-                format: OutputFormat::Negotiated(format),
+                format: OutputFormat::negotiated(format, &rules.auto_formats),
                 ..base.clone()
             });
         }
@@ -307,7 +307,7 @@ impl VariantSpec {
         let suffix = match self.format {
             OutputFormat::Original => String::new(),
             OutputFormat::Fixed(f) => format!(".{}", f.extension()),
-            OutputFormat::Negotiated(f) => format!(".auto-{}", f.extension()),
+            OutputFormat::Negotiated { format, .. } => format!(".auto-{}", format.extension()),
         };
         format!("{copy_prefix}{}/{}{suffix}", self.source, parts.join("_"))
     }
@@ -426,7 +426,7 @@ fn sizes(
 
 fn negotiate(request: &RequestContext<'_>, rules: &SpecRules) -> OutputFormat {
     match accept::negotiate(request.accept, request.accept_token, &rules.auto_formats) {
-        Some(format) => OutputFormat::Negotiated(format),
+        Some(format) => OutputFormat::negotiated(format, &rules.auto_formats),
         None => OutputFormat::Original,
     }
 }

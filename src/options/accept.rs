@@ -2,11 +2,13 @@
 //!
 //! Only the presence of `image/avif` and `image/webp` counts: q-values are ignored (browsers list what
 //! they decode; nobody sends `image/webp;q=0`), wildcards never select a modern format (curl's `*/*`
-//! gets the original's format), and only the first [`MAX_ACCEPT_BYTES`] are read. A CDN that keys its
+//! gets the original's format), and only the first [`MAX_ACCEPT_BYTES`] are read. A format that cannot
+//! animate (AVIF) is chosen only for a client that also takes the first listed format that can (WebP),
+//! which an animated original is given instead. A CDN that keys its
 //! cache on a normalised header instead of `Accept` sends the same token in [`TOKEN_HEADER`], which
 //! wins when it is valid.
 
-use crate::pipeline::Format;
+use crate::pipeline::{Format, can_animate};
 
 /// The header a CDN (e.g. a CloudFront Function) sets to the token it derived from `Accept`:
 /// `avif`, `webp` or `none`.
@@ -37,10 +39,13 @@ pub fn negotiate(
         }
     }
     let accept = accept.map(bounded)?;
-    preference
-        .iter()
-        .copied()
-        .find(|&format| accepts(accept, format))
+    // A format that cannot animate is granted only with the one an animated original would get instead
+    // (see `OutputFormat::negotiated`), so that every client given this outcome decodes either.
+    let animating = preference.iter().copied().find(|&f| can_animate(f));
+    preference.iter().copied().find(|&format| {
+        accepts(accept, format)
+            && (can_animate(format) || animating.is_none_or(|other| accepts(accept, other)))
+    })
 }
 
 /// Whether `accept` lists `format`'s media type explicitly.
@@ -84,6 +89,21 @@ mod tests {
         assert_eq!(negotiate(Some(SAFARI_15), None, ORDER), Some(Format::WebP));
         assert_eq!(negotiate(Some(CURL), None, ORDER), None);
         assert_eq!(negotiate(None, None, ORDER), None);
+    }
+
+    #[test]
+    fn avif_needs_webp_too_when_webp_is_negotiable() {
+        // An animated original given AVIF gets WebP instead: a client that cannot take WebP is not
+        // given AVIF either, unless WebP is not on the list.
+        assert_eq!(negotiate(Some("image/avif"), None, ORDER), None);
+        assert_eq!(
+            negotiate(Some("image/avif,image/webp"), None, ORDER),
+            Some(Format::Avif)
+        );
+        assert_eq!(
+            negotiate(Some("image/avif"), None, &[Format::Avif]),
+            Some(Format::Avif)
+        );
     }
 
     #[test]

@@ -39,24 +39,44 @@ pub enum OutputFormat {
     Original,
     /// This one, whatever the original.
     Fixed(Format),
-    /// The best the client accepts, from content negotiation: this one, unless the original is
-    /// animated and this format cannot animate (then the original's).
-    Negotiated(Format),
+    /// The best the client accepts, from content negotiation: `format`, unless the original is
+    /// animated and `format` cannot animate; then `animated`, the format an animation is given instead
+    /// (one the client takes too: see [`OutputFormat::negotiated`]), or without one the original's.
+    Negotiated {
+        format: Format,
+        animated: Option<Format>,
+    },
 }
 
 impl OutputFormat {
+    /// The outcome of negotiating `format` from the `negotiable` list (best first): an animation that
+    /// `format` cannot carry gets the first format of the list that can. The negotiation must grant a
+    /// format that cannot animate only to a client that takes that one too (`options::accept` does), so
+    /// the outcome, and the variant key it is stored under, depends on `format` alone.
+    pub fn negotiated(format: Format, negotiable: &[Format]) -> OutputFormat {
+        let animated = if can_animate(format) {
+            None
+        } else {
+            negotiable.iter().copied().find(|&f| can_animate(f))
+        };
+        OutputFormat::Negotiated { format, animated }
+    }
+
     fn resolve(self, original: Format, animated: bool) -> Format {
         match self {
             OutputFormat::Original => original,
             OutputFormat::Fixed(f) => f,
-            OutputFormat::Negotiated(f) if animated && !can_animate(f) => original,
-            OutputFormat::Negotiated(f) => f,
+            OutputFormat::Negotiated {
+                format,
+                animated: fallback,
+            } if animated && !can_animate(format) => fallback.unwrap_or(original),
+            OutputFormat::Negotiated { format, .. } => format,
         }
     }
 }
 
 /// Formats that can carry an animation (see [`animation`]).
-fn can_animate(format: Format) -> bool {
+pub fn can_animate(format: Format) -> bool {
     matches!(format, Format::Gif | Format::WebP)
 }
 
@@ -436,7 +456,8 @@ fn render(
     planned: &Planned,
     job: &Job,
 ) -> Result<Encoded, PipelineError> {
-    let (info, animated) = (&original.info, original.animated);
+    // A still of an animation (first frame only) is given the negotiated format itself.
+    let (info, animated) = (&original.info, original.animated && job.animation.animate);
     let started = Instant::now();
     check(job.deadline)?;
     let format = job.format.resolve(info.format, animated);
@@ -628,10 +649,22 @@ mod tests {
             }
         }
         let mut job = Job::width(10);
-        job.format = OutputFormat::Negotiated(Format::Avif);
+        // AVIF cannot animate: the animation goes to the negotiable list's first format that can, or
+        // without one stays as it was.
+        job.format = OutputFormat::negotiated(Format::Avif, &[Format::Avif, Format::WebP]);
+        let webp = process(&gif, &job).unwrap();
+        assert_eq!(webp.format, Format::WebP);
+        let decoder = image_webp::WebPDecoder::new(std::io::Cursor::new(&webp.bytes[..])).unwrap();
+        assert!(decoder.is_animated());
+        assert_eq!(decoder.num_frames(), 2);
+        job.format = OutputFormat::negotiated(Format::Avif, &[Format::Avif]);
         assert_eq!(process(&gif, &job).unwrap().format, Format::Gif);
-        job.format = OutputFormat::Negotiated(Format::WebP);
+        job.format = OutputFormat::negotiated(Format::WebP, &[Format::Avif, Format::WebP]);
         assert_eq!(process(&gif, &job).unwrap().format, Format::WebP);
+        // A still is given the negotiated format itself.
+        job.format = OutputFormat::negotiated(Format::Avif, &[Format::Avif, Format::WebP]);
+        job.animation.animate = false;
+        assert_eq!(process(&gif, &job).unwrap().format, Format::Avif);
         job.format = OutputFormat::Fixed(Format::Png);
         assert_eq!(process(&gif, &job).unwrap().format, Format::Png);
     }

@@ -129,7 +129,13 @@ fn auto_negotiates_from_accept_and_says_so() {
         ..RequestContext::default()
     };
     let spec = VariantSpec::from_request("/w/300/f/auto/a.jpg", &chrome, &r).unwrap();
-    assert_eq!(spec.format, OutputFormat::Negotiated(Format::Avif));
+    assert!(matches!(
+        spec.format,
+        OutputFormat::Negotiated {
+            format: Format::Avif,
+            animated: Some(Format::WebP)
+        }
+    ));
     assert!(spec.negotiated);
     assert_eq!(spec.variant_key("copy/"), "copy/a.jpg/w300_q80.auto-avif");
     let curl = RequestContext {
