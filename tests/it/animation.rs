@@ -16,7 +16,7 @@ const FRAMES: usize = 6;
 
 /// A 120x80 animation: a grey field with a 20x20 square moving right, one colour per frame, delays
 /// 40, 50, 60... ms, played forever.
-fn moving_square_gif() -> Vec<u8> {
+pub fn moving_square_gif() -> Vec<u8> {
     let palette = [128, 128, 128, 220, 30, 30, 30, 200, 40, 20, 40, 230];
     let mut out = Vec::new();
     {

@@ -9,6 +9,7 @@ mod common;
 mod animation;
 mod backfill;
 mod binary;
+mod cloudfront;
 mod coalescing;
 mod colour;
 mod demo;
