@@ -96,11 +96,23 @@ impl<'a> GifFrames<'a> {
                 self.width, self.height
             )));
         }
-        let rect = Rect {
-            left: usize::from(frame.left),
-            top: usize::from(frame.top),
-            width: fw.min(self.width.saturating_sub(usize::from(frame.left))),
-            height: fh.min(self.height.saturating_sub(usize::from(frame.top))),
+        // Clipped to the screen, as browsers draw it; a frame wholly off the screen draws nothing (and
+        // its rectangle must not point past the canvas: the empty one at the origin).
+        let (left, top) = (usize::from(frame.left), usize::from(frame.top));
+        let rect = if left < self.width && top < self.height {
+            Rect {
+                left,
+                top,
+                width: fw.min(self.width - left),
+                height: fh.min(self.height - top),
+            }
+        } else {
+            Rect {
+                left: 0,
+                top: 0,
+                width: 0,
+                height: 0,
+            }
         };
         let saved = (frame.dispose == DisposalMethod::Previous).then(|| self.canvas.clone());
         for y in 0..rect.height {

@@ -194,6 +194,41 @@ fn gif_frames_are_composited_with_each_disposal_as_browsers_show_them() {
 }
 
 #[test]
+fn frames_off_the_screen_are_clipped_away_and_never_panic() {
+    // Found by fuzzing (fuzz/corpus/gif/regression-offscreen-frame.gif): a frame placed right of the
+    // screen, disposed of to the background, indexed past the canvas.
+    for dispose in [
+        DisposalMethod::Keep,
+        DisposalMethod::Background,
+        DisposalMethod::Previous,
+    ] {
+        let bytes = gif_of(
+            (8, 8),
+            None,
+            &[
+                part((0, 0, 8, 8), 1, DisposalMethod::Keep, 10),
+                part((1500, 2, 4, 4), 2, dispose, 10),
+                part((2, 300, 4, 4), 3, dispose, 10),
+                part((6, 6, 4, 4), 2, dispose, 10),
+            ],
+        );
+        let mut frames = gif_codec::GifFrames::open(&bytes, (8, 8)).unwrap();
+        let mut shown = Vec::new();
+        while let Some(frame) = frames.next().unwrap() {
+            shown.push(frame.pixels.data);
+        }
+        assert_eq!(shown.len(), 4);
+        // The frames off the screen draw nothing; the last one is clipped to its 2x2 corner.
+        assert_eq!(shown[1], shown[0]);
+        assert_eq!(shown[2], shown[0]);
+        assert!(near(at(&shown[3], 8, 7, 7), GREEN, 0));
+        assert!(near(at(&shown[3], 8, 5, 5), RED, 0));
+        let out = process(&bytes, &Job::width(4)).unwrap();
+        assert_eq!((out.format, out.width, out.height), (Format::Gif, 4, 4));
+    }
+}
+
+#[test]
 fn an_animated_gif_is_resized_frame_by_frame_with_its_delays_and_loop_count() {
     let out = process(&moving_square(), &Job::width(20)).unwrap();
     assert_eq!((out.format, out.width, out.height), (Format::Gif, 20, 10));
