@@ -18,12 +18,7 @@ both_stores!(
 
 /// The samples of `/metrics`, by series (name with labels).
 async fn scrape(app: &TestApp) -> HashMap<String, f64> {
-    let text = app
-        .get("/metrics")
-        .await
-        .text()
-        .await
-        .expect("metrics body");
+    let text = app.metrics_text().await;
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| {

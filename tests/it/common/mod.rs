@@ -330,13 +330,17 @@ impl TestApp {
         }
     }
 
-    pub async fn metric(&self, name: &str) -> u64 {
-        let text = self
-            .get("/metrics")
+    /// The `/metrics` page as text.
+    pub async fn metrics_text(&self) -> String {
+        self.get("/metrics")
             .await
             .text()
             .await
-            .expect("metrics body");
+            .expect("metrics body")
+    }
+
+    pub async fn metric(&self, name: &str) -> u64 {
+        let text = self.metrics_text().await;
         text.lines()
             .find_map(|l| {
                 l.strip_prefix(name)
