@@ -8,7 +8,7 @@
 //! cache on a normalised header instead of `Accept` sends the same token in [`TOKEN_HEADER`], which
 //! wins when it is valid.
 
-use crate::pipeline::{Format, can_animate};
+use crate::pipeline::{Format, animation_fallback, can_animate};
 
 /// The header a CDN (e.g. a CloudFront Function) sets to the token it derived from `Accept`:
 /// `avif`, `webp` or `none`.
@@ -41,7 +41,7 @@ pub fn negotiate(
     let accept = accept.map(bounded)?;
     // A format that cannot animate is granted only with the one an animated original would get instead
     // (see `OutputFormat::negotiated`), so that every client given this outcome decodes either.
-    let animating = preference.iter().copied().find(|&f| can_animate(f));
+    let animating = animation_fallback(preference);
     preference.iter().copied().find(|&format| {
         accepts(accept, format)
             && (can_animate(format) || animating.is_none_or(|other| accepts(accept, other)))

@@ -57,7 +57,7 @@ impl OutputFormat {
         let animated = if can_animate(format) {
             None
         } else {
-            negotiable.iter().copied().find(|&f| can_animate(f))
+            animation_fallback(negotiable)
         };
         OutputFormat::Negotiated { format, animated }
     }
@@ -78,6 +78,13 @@ impl OutputFormat {
 /// Formats that can carry an animation (see [`animation`]).
 pub fn can_animate(format: Format) -> bool {
     matches!(format, Format::Gif | Format::WebP)
+}
+
+/// The format of a negotiable list (best first) that an animated original negotiated to a format that
+/// cannot animate is given instead: the first that can. Negotiation grants such a format only with this
+/// one, so both sides must ask here.
+pub fn animation_fallback(negotiable: &[Format]) -> Option<Format> {
+    negotiable.iter().copied().find(|&f| can_animate(f))
 }
 
 /// What to make of an original.
