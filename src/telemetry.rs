@@ -98,6 +98,7 @@ pub async fn observe_request(
     next: Next,
 ) -> Response {
     let started = Instant::now();
+    let _in_flight = InFlight::enter(&metrics.requests_in_flight);
     let id = request_id(request.headers().get(REQUEST_ID));
     let method = request.method().clone();
     let path = request.uri().path().to_string();
@@ -130,6 +131,23 @@ pub async fn observe_request(
         tracing::info!(%method, %path, status, tier, ms = format_args!("{ms:.2}"), "request");
     }
     response
+}
+
+/// A request's place in `sizer_requests_in_flight`, given back when the request is answered or dropped
+/// (a client that goes away cancels its request's future).
+struct InFlight<'a>(&'a AtomicU64);
+
+impl<'a> InFlight<'a> {
+    fn enter(gauge: &'a AtomicU64) -> InFlight<'a> {
+        gauge.fetch_add(1, Ordering::Relaxed);
+        InFlight(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// The `tier` label of `sizer_request_duration_seconds`: the tier that served a variant, `error` for
@@ -237,6 +255,8 @@ pub struct Metrics {
     pub decodes_shared: AtomicU64,
     /// Requests refused because the memory budget stayed full.
     pub budget_refused: AtomicU64,
+    /// Requests inside the service now (from their head to their response head), `/metrics`' own included.
+    pub requests_in_flight: AtomicU64,
     pub histograms: Histograms,
     /// Client connections open now (a gauge; `http::connections` keeps it).
     pub connections_open: std::sync::Arc<AtomicU64>,
@@ -396,10 +416,14 @@ impl Metrics {
             "# HELP sizer_connections_open Client connections open now.\n\
              # TYPE sizer_connections_open gauge\n\
              sizer_connections_open {}\n\
+             # HELP sizer_requests_in_flight Requests being handled now (this one included).\n\
+             # TYPE sizer_requests_in_flight gauge\n\
+             sizer_requests_in_flight {}\n\
              # HELP sizer_runtime_tasks Tasks alive on the async runtime.\n\
              # TYPE sizer_runtime_tasks gauge\n\
              sizer_runtime_tasks {tasks}\n",
-            Metrics::get(&self.connections_open)
+            Metrics::get(&self.connections_open),
+            Metrics::get(&self.requests_in_flight)
         ));
         for (name, counter, help) in rows {
             if !help.is_empty() {

@@ -44,6 +44,34 @@ impl Sizer {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    async fn metric(&self, name: &str) -> u64 {
+        let text = reqwest::get(self.url("/metrics"))
+            .await
+            .expect("/metrics answers")
+            .text()
+            .await
+            .expect("/metrics body");
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("metric {name} not found in:\n{text}"))
+    }
+
+    /// Waits until `n` variant requests have reached the service: in flight now, or already answered.
+    async fn wait_for_requests(&self, n: u64) {
+        let mut seen = 0;
+        for _ in 0..300 {
+            // The scrape is in flight itself.
+            let in_flight = self.metric("sizer_requests_in_flight").await - 1;
+            let answered = self.metric("sizer_served_total{tier=\"computed\"}").await;
+            seen = in_flight + answered;
+            if seen >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("{seen} of {n} requests reached the service");
+    }
+
     fn terminate(&self) -> Instant {
         let pid = libc::pid_t::try_from(self.child.id()).expect("a pid");
         // SAFETY: kill(2) with a pid this test spawned and has not reaped; no memory is involved.
@@ -73,7 +101,14 @@ async fn refused_within(port: u16, within: Duration) -> Option<Instant> {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
         match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            // Refused; or reset: the handshake completed into the listener's queue just as the listener
+            // closed, and the kernel reset it (connect reports that when it looks after the close).
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset
+                ) =>
+            {
                 return Some(Instant::now());
             }
             Err(e) => panic!("connecting after SIGTERM: {e}"),
@@ -136,15 +171,23 @@ async fn sigterm_under_load_answers_every_request_in_flight_lands_the_write_back
                     .pool_max_idle_per_host(0)
                     .build()
                     .unwrap();
-                let res = client.get(url).send().await.expect("answered");
+                let res = client
+                    .get(&url)
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("{url} answered: {e}"));
                 let status = res.status();
-                let body = res.bytes().await.expect("a whole body");
+                let body = res
+                    .bytes()
+                    .await
+                    .unwrap_or_else(|e| panic!("{url} sent a whole body: {e}"));
                 (status, body, Instant::now())
             })
         })
         .collect();
-    // Long enough for every request to have reached the service, far shorter than the work.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Every request inside the service (its head read: a connection whose request is not yet read is
+    // idle, and the drain closes idle connections), none of the large ones near done.
+    sizer.wait_for_requests(requests.len() as u64).await;
     let signalled = sizer.terminate();
     let port = sizer.port;
 
@@ -224,7 +267,7 @@ async fn requests_that_outlast_the_grace_do_not_hold_the_exit() {
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    sizer.wait_for_requests(8).await;
     let signalled = sizer.terminate();
     let (status, exited) = sizer
         .exit(Duration::from_millis(GRACE_MS) + EXIT_MARGIN)

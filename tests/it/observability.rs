@@ -14,6 +14,7 @@ both_stores!(
     server_timing_names_the_stages_of_a_computed_answer,
     request_ids_are_echoed_when_sane_and_made_otherwise,
     every_image_answer_carries_the_security_headers,
+    requests_in_flight_count_a_slow_request_until_it_is_answered,
 );
 
 /// The samples of `/metrics`, by series (name with labels).
@@ -182,6 +183,46 @@ async fn a_computed_request_moves_the_histograms_and_a_memory_hit_its_own(backen
         value_of(&later, "sizer_response_bytes_count"),
         2.0,
         "304s send no body"
+    );
+    app.stop().await;
+}
+
+async fn requests_in_flight_count_a_slow_request_until_it_is_answered(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let key = store.put_original("images/x.jpg", sample_image()).await;
+    let app = spawn_app(&store, test_config()).await;
+    // The scrape counts itself.
+    assert_eq!(
+        value_of(&scrape(&app).await, "sizer_requests_in_flight"),
+        1.0
+    );
+    store
+        .probe
+        .get_delay_ms
+        .store(1_500, std::sync::atomic::Ordering::SeqCst);
+    let slow = {
+        let (client, url) = (app.client.clone(), format!("{}/w/300/{key}", app.base));
+        tokio::spawn(async move { client.get(url).send().await.map(|r| r.status()) })
+    };
+    let mut seen = Vec::new();
+    for _ in 0..50 {
+        let in_flight = value_of(&scrape(&app).await, "sizer_requests_in_flight");
+        seen.push(in_flight);
+        if in_flight == 2.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        seen.last(),
+        Some(&2.0),
+        "the slow request shows while the store holds it: {seen:?}"
+    );
+    assert_eq!(slow.await.unwrap().unwrap(), StatusCode::OK);
+    assert_eq!(
+        value_of(&scrape(&app).await, "sizer_requests_in_flight"),
+        1.0,
+        "and leaves once answered"
     );
     app.stop().await;
 }
