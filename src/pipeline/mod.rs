@@ -88,7 +88,7 @@ pub fn animation_fallback(negotiable: &[Format]) -> Option<Format> {
 }
 
 /// What to make of an original.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Job {
     /// The box in displayed (orientation-applied) pixels and how to meet it.
     pub target: Target,
@@ -301,21 +301,34 @@ pub fn process_many(
         None
     };
     let decode_time = started.elapsed();
-    Ok(plans
-        .into_iter()
-        .zip(jobs)
-        .map(|(planned, job)| {
-            let planned = planned?;
-            if original.animates(job) {
-                return original.render_animation(src, &planned, job);
-            }
-            // Decoded whenever any still plan succeeded, and this one did.
-            let decoded = decoded.as_ref().ok_or(PipelineError::Unsupported)?;
-            let mut encoded = render(decoded, &original, &planned, job)?;
-            encoded.timings.decode = decode_time;
-            Ok(encoded)
-        })
-        .collect())
+    let make = |planned: Result<Planned, PipelineError>, job: &Job| {
+        let planned = planned?;
+        if original.animates(job) {
+            return original.render_animation(src, &planned, job);
+        }
+        // Decoded whenever any still plan succeeded, and this one did.
+        let decoded = decoded.as_ref().ok_or(PipelineError::Unsupported)?;
+        let mut encoded = render(decoded, &original, &planned, job)?;
+        encoded.timings.decode = decode_time;
+        Ok(encoded)
+    };
+    let mut made: Vec<Result<Encoded, PipelineError>> = Vec::with_capacity(jobs.len());
+    for (i, (planned, job)) in plans.into_iter().zip(jobs).enumerate() {
+        // Two jobs that differ only in a format both resolve alike (an animation's `.auto-avif` and
+        // `.auto-webp` are both animated WebP) make the same bytes: encoded once.
+        let twin = jobs[..i]
+            .iter()
+            .zip(&made)
+            .find(|(earlier, result)| result.is_ok() && original.same_output(earlier, job));
+        match twin {
+            Some((_, Ok(encoded))) => made.push(Ok(Encoded {
+                timings: Timings::default(),
+                ..encoded.clone()
+            })),
+            _ => made.push(make(planned, job)),
+        }
+    }
+    Ok(made)
 }
 
 /// An original's header, read without decoding: what every output of it is planned from.
@@ -391,6 +404,22 @@ impl Original {
         render(decoded, self, &Planned::new(&self.info, job)?, job)
     }
 
+    /// The format `job`'s output of this original is written in.
+    fn output_format(&self, job: &Job) -> Format {
+        job.format
+            .resolve(self.info.format, self.animated && job.animation.animate)
+    }
+
+    /// Whether `a` and `b` make the same output of this original: the same job once its format is
+    /// resolved.
+    fn same_output(&self, a: &Job, b: &Job) -> bool {
+        let resolved = |job: &Job| Job {
+            format: OutputFormat::Fixed(self.output_format(job)),
+            ..job.clone()
+        };
+        resolved(a) == resolved(b)
+    }
+
     /// Whether `job`'s output of this original is an animation (made from the original's bytes by
     /// [`Original::animate`], not from one decoded image).
     pub fn animates(&self, job: &Job) -> bool {
@@ -464,10 +493,10 @@ fn render(
     job: &Job,
 ) -> Result<Encoded, PipelineError> {
     // A still of an animation (first frame only) is given the negotiated format itself.
-    let (info, animated) = (&original.info, original.animated && job.animation.animate);
+    let info = &original.info;
     let started = Instant::now();
     check(job.deadline)?;
-    let format = job.format.resolve(info.format, animated);
+    let format = original.output_format(job);
     let region = decoded_region(decoded, info, planned);
     let mut image = finish_frame(decoded, region, original, planned, job, format)?;
     check(job.deadline)?;
@@ -643,8 +672,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn negotiated_formats_never_drop_an_animation_but_explicit_ones_are_obeyed() {
+    /// A 20x10 GIF of two frames, black then red.
+    fn two_frame_gif() -> Vec<u8> {
         let mut gif = Vec::new();
         {
             let mut encoder = image::codecs::gif::GifEncoder::new(&mut gif);
@@ -655,6 +684,12 @@ mod tests {
                     .expect("a frame encodes");
             }
         }
+        gif
+    }
+
+    #[test]
+    fn negotiated_formats_never_drop_an_animation_but_explicit_ones_are_obeyed() {
+        let gif = two_frame_gif();
         let mut job = Job::width(10);
         // AVIF cannot animate: the animation goes to the negotiable list's first format that can, or
         // without one stays as it was.
@@ -674,6 +709,57 @@ mod tests {
         assert_eq!(process(&gif, &job).unwrap().format, Format::Avif);
         job.format = OutputFormat::Fixed(Format::Png);
         assert_eq!(process(&gif, &job).unwrap().format, Format::Png);
+    }
+
+    #[test]
+    fn outputs_that_resolve_to_the_same_job_are_encoded_once() {
+        let negotiable = [Format::Avif, Format::WebP];
+        let job = |format: OutputFormat| Job {
+            format,
+            ..Job::width(10)
+        };
+        let mut still = job(OutputFormat::negotiated(Format::Avif, &negotiable));
+        still.animation.animate = false;
+        let mut poorer = job(OutputFormat::Fixed(Format::WebP));
+        poorer.quality = 40;
+        let jobs = [
+            // An animation's `.auto-avif` and `.auto-webp`: both animated WebP.
+            job(OutputFormat::negotiated(Format::Avif, &negotiable)),
+            job(OutputFormat::negotiated(Format::WebP, &negotiable)),
+            job(OutputFormat::Fixed(Format::WebP)),
+            // Not twins: a still, and another quality.
+            still,
+            poorer,
+        ];
+        let many: Vec<Encoded> = process_many(&two_frame_gif(), &jobs)
+            .unwrap()
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(many[0].format, Format::WebP);
+        assert!(many[0].timings.encode > std::time::Duration::ZERO);
+        for twin in &many[1..3] {
+            assert_eq!(twin.bytes, many[0].bytes);
+            assert_eq!(twin.timings, Timings::default(), "not encoded again");
+        }
+        assert_eq!(many[3].format, Format::Avif);
+        assert_ne!(many[4].bytes, many[0].bytes);
+        assert!(many[4].timings.encode > std::time::Duration::ZERO);
+
+        // A still original: its own format named or not, one encode.
+        let jpeg = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/samples/images/path.jpg"
+        ))
+        .unwrap();
+        let jobs = [
+            job(OutputFormat::Original),
+            job(OutputFormat::Fixed(Format::Jpeg)),
+        ];
+        let many = process_many(&jpeg, &jobs).unwrap();
+        let (first, second) = (many[0].as_ref().unwrap(), many[1].as_ref().unwrap());
+        assert_eq!(first.bytes, second.bytes);
+        assert_eq!(second.timings, Timings::default());
     }
 
     #[test]
