@@ -96,12 +96,8 @@ async fn an_animated_gif_is_served_animated_as_gif_and_webp(backend: Backend) {
     // key (every client granted AVIF takes WebP too), and a still of it AVIF.
     let chrome = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8";
     let res = app
-        .client
-        .get(format!("{}/w/60/f/auto/{key}", app.base))
-        .header("accept", chrome)
-        .send()
-        .await
-        .unwrap();
+        .get_with(&format!("/w/60/f/auto/{key}"), &[("accept", chrome)])
+        .await;
     assert_eq!(res.status(), 200);
     assert_eq!(header(&res, "content-type"), Some("image/webp"));
     assert_eq!(header(&res, "vary"), Some("Accept"));

@@ -153,12 +153,8 @@ async fn a_computed_request_moves_the_histograms_and_a_memory_hit_its_own(backen
         .await
         .unwrap();
     let not_modified = app
-        .client
-        .get(format!("{}/w/300/{key}", app.base))
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .unwrap();
+        .get_with(&format!("/w/300/{key}"), &[("if-none-match", &etag)])
+        .await;
     assert_eq!(not_modified.status(), StatusCode::NOT_MODIFIED);
     let missing = app.get(&format!("/w/300/{}", store.key("no.jpg"))).await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
@@ -335,13 +331,7 @@ async fn every_image_answer_carries_the_security_headers(backend: Backend) {
     let computed = app.get(&path).await;
     let etag = header(&computed, "etag").unwrap().to_string();
     let head = app.head(&path).await;
-    let not_modified = app
-        .client
-        .get(format!("{}{path}", app.base))
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .unwrap();
+    let not_modified = app.get_with(&path, &[("if-none-match", &etag)]).await;
     let error = app.get(&format!("/w/100/{}", store.key("no.jpg"))).await;
     for (what, res, status) in [
         ("computed", &computed, 200),

@@ -221,13 +221,8 @@ async fn auto_format_follows_accept_and_varies_on_it(backend: Backend) {
         let etag = header(&res, "etag").unwrap().to_string();
         // 304 and HEAD vary too.
         let revalidated = app
-            .client
-            .get(format!("{}{url}", app.base))
-            .header("accept", accept)
-            .header("if-none-match", etag)
-            .send()
-            .await
-            .unwrap();
+            .get_with(&url, &[("accept", accept), ("if-none-match", &etag)])
+            .await;
         assert_eq!(revalidated.status(), StatusCode::NOT_MODIFIED);
         assert_eq!(header(&revalidated, "vary"), Some("Accept"));
         let head = app
@@ -242,13 +237,8 @@ async fn auto_format_follows_accept_and_varies_on_it(backend: Backend) {
     }
     // A CDN's normalised token wins over Accept.
     let res = app
-        .client
-        .get(format!("{}{url}", app.base))
-        .header("accept", CHROME)
-        .header("sizer-accept", "webp")
-        .send()
-        .await
-        .unwrap();
+        .get_with(&url, &[("accept", CHROME), ("sizer-accept", "webp")])
+        .await;
     assert_eq!(header(&res, "content-type"), Some("image/webp"));
     // No f/: the original's format, and no Vary.
     let plain = get(CHROME, format!("/w/200/{key}")).await.unwrap();

@@ -137,22 +137,10 @@ async fn matching_etag_gets_304(backend: Backend) {
     let path = format!("/w/200/{key}");
     let etag = header(&app.get(&path).await, "etag").unwrap().to_string();
 
-    let res = app
-        .client
-        .get(format!("{}{path}", app.base))
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_with(&path, &[("if-none-match", &etag)]).await;
     assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
     assert_eq!(header(&res, "etag"), Some(etag.as_str()));
-    let res = app
-        .client
-        .get(format!("{}{path}", app.base))
-        .header("if-none-match", "\"other\"")
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_with(&path, &[("if-none-match", "\"other\"")]).await;
     assert_eq!(res.status(), StatusCode::OK);
     app.stop().await;
 }

@@ -310,6 +310,15 @@ impl TestApp {
             .expect("GET reaches the service")
     }
 
+    /// A GET with request headers (`If-None-Match`, `Accept`, ...).
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut request = self.client.get(format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.expect("GET reaches the service")
+    }
+
     pub async fn head(&self, path: &str) -> reqwest::Response {
         self.client
             .head(format!("{}{path}", self.base))
