@@ -322,6 +322,13 @@ async fn deletion_removes_every_variant_and_the_memory_tier_forgets_them(backend
     app.stop().await;
 }
 
+/// The key of an original that was uploaded and is gone again: both events are still on their way.
+async fn uploaded_and_deleted(store: &TestStore, name: &str) -> String {
+    let key = store.put_original(name, sample("grey.jpg")).await;
+    store.probe.inner.delete(&key).await.unwrap();
+    key
+}
+
 async fn out_of_order_events_end_in_the_stores_present_state(backend: Backend) {
     let store = TestStore::new(backend).await;
     let key = store
@@ -339,10 +346,7 @@ async fn out_of_order_events_end_in_the_stores_present_state(backend: Backend) {
     );
 
     // Uploaded then deleted; the create's event arrives after the delete's.
-    let other = store
-        .put_original("images/other.jpg", sample("grey.jpg"))
-        .await;
-    store.probe.inner.delete(&other).await.unwrap();
+    let other = uploaded_and_deleted(&store, "images/other.jpg").await;
     post_ok(&app, s3_event("ObjectRemoved:Delete", &other, &bucket())).await;
     let summary = post_ok(&app, s3_event("ObjectCreated:Put", &other, &bucket())).await;
     assert_eq!(summary["variants_written"], 0, "{summary}");
@@ -352,10 +356,7 @@ async fn out_of_order_events_end_in_the_stores_present_state(backend: Backend) {
     );
 
     // Both in one notification, delete last by sequencer though listed first: only the delete counts.
-    let third = store
-        .put_original("images/third.jpg", sample("grey.jpg"))
-        .await;
-    store.probe.inner.delete(&third).await.unwrap();
+    let third = uploaded_and_deleted(&store, "images/third.jpg").await;
     let mut doc: Value =
         serde_json::from_str(&s3_event("ObjectRemoved:Delete", &third, &bucket())).unwrap();
     let created: Value =
