@@ -63,13 +63,7 @@ pub fn encode_tagged(
 ) -> Result<Vec<u8>, PipelineError> {
     match format {
         Format::Jpeg => encode_jpeg(pixels, quality, carried),
-        Format::WebP => {
-            let webp = encode_webp(pixels, quality)?;
-            if carried.profile.is_none() && carried.exif.is_none() {
-                return Ok(webp);
-            }
-            webp_with_chunks(&webp, carried)
-        }
+        Format::WebP => tag_webp(encode_webp(pixels, quality)?, carried),
         Format::Png => encode_png(pixels, png, carried),
         Format::Gif => encode_gif(pixels),
         Format::Avif => avif::encode_avif(pixels, quality),
@@ -215,33 +209,31 @@ fn encode_png_palette(
     Ok(out)
 }
 
-/// `webp` (a simple VP8/VP8L file) with `ICCP` and `EXIF` chunks, re-assembled by libwebp's mux (which
-/// writes the VP8X header the chunks need).
-fn webp_with_chunks(webp: &[u8], carried: Carried<'_>) -> Result<Vec<u8>, PipelineError> {
+/// `webp` (a still or an animation, as sizer's encoders write it) with `carried`'s `ICCP` and `EXIF`
+/// chunks, re-assembled by libwebp's mux (which writes the VP8X header the chunks need); as it is when
+/// nothing is carried.
+pub fn tag_webp(webp: Vec<u8>, carried: Carried<'_>) -> Result<Vec<u8>, PipelineError> {
     use libwebp_sys as w;
-    let failed = |what: &str| PipelineError::Encode(format!("webp profile: {what}"));
+    if carried.profile.is_none() && carried.exif.is_none() {
+        return Ok(webp);
+    }
+    let failed = |what: &str| PipelineError::Encode(format!("webp metadata: {what}"));
+    let data = |bytes: &[u8]| w::WebPData {
+        bytes: bytes.as_ptr(),
+        size: bytes.len(),
+    };
     // SAFETY: the mux copies what it is given (`copy_data = 1`) and is deleted on every path; the
     // assembled buffer is libwebp's, copied out and then freed with WebPDataClear.
     unsafe {
-        let mux = w::WebPMuxNew();
+        let mux = w::WebPMuxCreateInternal(&data(&webp), 1, w::WEBP_MUX_ABI_VERSION as _);
         if mux.is_null() {
-            return Err(failed("no mux"));
+            return Err(failed("not a WebP the mux reads"));
         }
-        let image = w::WebPData {
-            bytes: webp.as_ptr(),
-            size: webp.len(),
-        };
-        let data = |bytes: &[u8]| w::WebPData {
-            bytes: bytes.as_ptr(),
-            size: bytes.len(),
-        };
         let ok = w::WebPMuxError::WEBP_MUX_OK;
         let set = |fourcc: &std::ffi::CStr, bytes: Option<&[u8]>| {
             bytes.is_none_or(|b| w::WebPMuxSetChunk(mux, fourcc.as_ptr(), &data(b), 1) == ok)
         };
-        let result = if w::WebPMuxSetImage(mux, &image, 1) != ok {
-            Err(failed("image"))
-        } else if !set(c"ICCP", carried.profile) || !set(c"EXIF", carried.exif) {
+        let result = if !set(c"ICCP", carried.profile) || !set(c"EXIF", carried.exif) {
             Err(failed("chunk"))
         } else {
             let mut assembled = w::WebPData {

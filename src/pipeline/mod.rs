@@ -398,6 +398,14 @@ impl Original {
             .filter(|p| colour::profile_space(p) == Some(*b"RGB "))
     }
 
+    /// The EXIF block `job`'s output carries: the original's credits, with `output.keep_copyright`.
+    pub(crate) fn carried_exif(&self, job: &Job) -> Option<Vec<u8>> {
+        self.credits
+            .as_ref()
+            .filter(|_| job.keep_credits)
+            .and_then(metadata::exif_block)
+    }
+
     /// Makes `job`'s output from an image this original decoded to at least the scale
     /// [`Original::scale_for`] gave for it.
     pub fn render(&self, decoded: &Pixels, job: &Job) -> Result<Encoded, PipelineError> {
@@ -512,11 +520,7 @@ fn render(
         }
         other => other,
     };
-    let exif = original
-        .credits
-        .as_ref()
-        .filter(|_| job.keep_credits)
-        .and_then(metadata::exif_block);
+    let exif = original.carried_exif(job);
     let resized_at = Instant::now();
     let carried = encode::Carried {
         profile,

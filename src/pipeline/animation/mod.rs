@@ -175,7 +175,10 @@ pub(super) fn render(
     check_limits(info.format, src, (info.width, info.height), &job.animation)?;
     let started = Instant::now();
     let mut frames = Frames::open(info.format, src, (info.width, info.height))?;
+    // A profile kept (`output.keep_profile`) travels in an animated WebP; otherwise, and in a GIF, the
+    // frames are converted to sRGB.
     let profile = original.rgb_profile();
+    let kept = profile.filter(|_| job.keep_profile && super::encode::can_carry_profile(format));
     let mut writer = None;
     let mut region = None;
     let mut count = 0u32;
@@ -197,7 +200,7 @@ pub(super) fn render(
             *region.get_or_insert_with(|| super::decoded_region(&frame.pixels, info, planned));
         let mut image = super::finish_frame(&frame.pixels, region, original, planned, job, format)?;
         // Converted after resizing: the same colours at a fraction of the pixels.
-        if let Some(p) = profile {
+        if let Some(p) = profile.filter(|_| kept.is_none()) {
             super::colour::to_srgb(&mut image, p);
         }
         size = (image.width, image.height);
@@ -212,7 +215,15 @@ pub(super) fn render(
     let writer =
         writer.ok_or_else(|| PipelineError::Undecodable("an animation without frames".into()))?;
     let now = Instant::now();
-    let bytes = writer.finish()?;
+    let mut bytes = writer.finish()?;
+    if format == Format::WebP {
+        let exif = original.carried_exif(job);
+        let carried = super::encode::Carried {
+            profile: kept,
+            exif: exif.as_deref(),
+        };
+        bytes = super::encode::tag_webp(bytes, carried)?;
+    }
     encode += now.elapsed();
     let total = started.elapsed();
     Ok(Encoded {

@@ -422,3 +422,69 @@ fn a_smart_crop_keeps_one_region_for_every_frame() {
     assert_eq!((out.width, out.height), (10, 10));
     assert_eq!(shown_gif(&out.bytes).len(), 4);
 }
+
+#[test]
+fn an_animated_webp_keeps_its_profile_and_credits_when_asked_and_is_converted_otherwise() {
+    use crate::pipeline::encode::{Carried, tag_webp};
+    use crate::pipeline::metadata::{Credits, credits, exif_block};
+    let p3 = moxcms::ColorProfile::new_display_p3().encode().unwrap();
+    let credited = Credits {
+        artist: Some("A. Artist".into()),
+        copyright: Some("(c) 2026 A. Artist".into()),
+    };
+    // The moving square as an animated WebP, tagged Display P3, with the credits.
+    let source = {
+        let mut job = Job::width(40);
+        job.format = OutputFormat::Fixed(Format::WebP);
+        let webp = process(&moving_square(), &job).unwrap().bytes;
+        let exif = exif_block(&credited).unwrap();
+        tag_webp(
+            webp,
+            Carried {
+                profile: Some(&p3),
+                exif: Some(&exif),
+            },
+        )
+        .unwrap()
+    };
+    let icc_of = |bytes: &[u8]| {
+        image_webp::WebPDecoder::new(std::io::Cursor::new(bytes))
+            .unwrap()
+            .icc_profile()
+            .unwrap()
+    };
+    assert_eq!(icc_of(&source).as_deref(), Some(p3.as_slice()));
+    let green_of = |bytes: &[u8]| {
+        let (frames, _, size) = shown_webp(bytes);
+        assert_eq!((frames.len(), size), (4, (20, 10)), "every frame, resized");
+        at(&frames[2].0, 20, 10, 5).to_vec()
+    };
+
+    let mut job = Job::width(20);
+    job.keep_profile = true;
+    job.keep_credits = true;
+    let kept = process(&source, &job).unwrap();
+    assert_eq!(icc_of(&kept.bytes).as_deref(), Some(p3.as_slice()));
+    assert_eq!(credits(&kept.bytes), Some(credited));
+    let kept_green = green_of(&kept.bytes);
+    assert!(
+        near(&kept_green, GREEN, 40),
+        "the P3 numbers as they were: {kept_green:?}"
+    );
+
+    // By default: converted to sRGB, untagged, no metadata. P3's green lies outside sRGB, so the numbers
+    // move.
+    let converted = process(&source, &Job::width(20)).unwrap();
+    assert_eq!(icc_of(&converted.bytes), None);
+    assert_eq!(credits(&converted.bytes), None);
+    let converted_green = green_of(&converted.bytes);
+    let moved = kept_green
+        .iter()
+        .zip(&converted_green)
+        .map(|(a, b)| a.abs_diff(*b))
+        .max();
+    assert!(
+        moved >= Some(20),
+        "converted {converted_green:?} against kept {kept_green:?}"
+    );
+}
