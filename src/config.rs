@@ -131,9 +131,9 @@ pub struct StoreConfig {
     /// S3, per attempt: longest wait for the start of a reply (connecting and sending included), and then
     /// for each next piece of a body. Past it the attempt fails as timed out (504 once no attempt is left).
     pub read_timeout_ms: u64,
-    /// S3: attempts per read (GET, HEAD, listing) and DELETE, first one included, for failures that can
-    /// pass (connection errors, timeouts, 500, 503 `SlowDown`): the SDK's standard retry mode, exponential
-    /// backoff with full jitter. Writes (PUT) are tried once. 1: no retries.
+    /// S3: attempts per read (GET, HEAD, listing), DELETE and pre-generation PUT, first one included, for
+    /// failures that can pass (connection errors, timeouts, 500, 503 `SlowDown`): the SDK's standard retry
+    /// mode, exponential backoff with full jitter. Write-backs (PUT) are tried once. 1: no retries.
     pub max_attempts: u32,
     /// S3: the first retry waits a random time up to this; each further retry up to twice the last.
     pub retry_backoff_ms: u64,

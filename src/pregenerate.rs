@@ -426,6 +426,7 @@ impl Pregenerator {
             let mut options =
                 PutOptions::variant(encoded.format.content_type(), source_etag.as_deref());
             options.only_if_absent = !replace;
+            options.retried = true;
             let len = encoded.bytes.len() as u64;
             match self
                 .store

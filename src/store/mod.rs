@@ -79,6 +79,11 @@ pub struct PutOptions<'a> {
     pub variant_of: Option<Option<&'a str>>,
     /// Write only if no object has the key yet (S3 `If-None-Match: *`).
     pub only_if_absent: bool,
+    /// Retry a throttled or failed write with the store's backoff (S3: the SDK's standard mode,
+    /// `store.max_attempts`), for writes that are the work itself (pre-generation). A write-back after a
+    /// response is tried once: failing costs only a recompute, and retrying adds load to a store that
+    /// is already struggling.
+    pub retried: bool,
 }
 
 impl<'a> PutOptions<'a> {
@@ -88,6 +93,7 @@ impl<'a> PutOptions<'a> {
             content_type,
             variant_of: None,
             only_if_absent: false,
+            retried: false,
         }
     }
 
@@ -97,6 +103,7 @@ impl<'a> PutOptions<'a> {
             content_type,
             variant_of: Some(source_etag),
             only_if_absent: false,
+            retried: false,
         }
     }
 }

@@ -4,8 +4,9 @@
 //! Faults: every attempt is bounded (`store.connect_timeout_ms`, `store.read_timeout_ms`, the latter also
 //! between the pieces of a body, which the SDK does not watch once the reply has started). Reads and
 //! deletes are retried by the SDK's standard mode (`store.max_attempts`, exponential backoff with full
-//! jitter, a retry quota that empties during a long outage); PUTs are tried once, as a failed write-back
-//! only costs a recompute and retrying writes adds load to a store that is already struggling. What is
+//! jitter, a retry quota that empties during a long outage); so are the PUTs of pre-generation, where the
+//! write is the work (`PutOptions::retried`). Write-backs are tried once, as a failed one only costs a
+//! recompute and retrying writes adds load to a store that is already struggling. What is
 //! left after the retries becomes [`StoreError::TimedOut`], [`StoreError::Throttled`] or
 //! [`StoreError::Failed`]; a body cut short is an error, never a shorter object.
 
@@ -249,10 +250,15 @@ impl Store for S3Store {
         if conditional {
             request = request.if_none_match("*");
         }
-        // One attempt: a failed write-back costs a recompute later, and events are retried whole by
-        // their sender; retrying here would add writes to a store that is failing or throttling.
-        let once = aws_sdk_s3::config::Builder::default().retry_config(RetryConfig::disabled());
-        match request.customize().config_override(once).send().await {
+        // A write-back gets one attempt: failing costs a recompute later; retrying would add writes to a
+        // store that is failing or throttling. Pre-generation's writes keep the client's retries.
+        let sent = if options.retried {
+            request.send().await
+        } else {
+            let once = aws_sdk_s3::config::Builder::default().retry_config(RetryConfig::disabled());
+            request.customize().config_override(once).send().await
+        };
+        match sent {
             Ok(_) => Ok(Written::Written),
             // Taken (412), or a concurrent conditional write in progress (409): someone else wrote it.
             Err(e) if conditional && matches!(status_of(&e), Some(412 | 409)) => {

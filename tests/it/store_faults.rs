@@ -30,6 +30,8 @@ struct Rig {
     app: TestApp,
     proxy: FaultProxy,
     store: TestStore,
+    /// The original's key.
+    key: String,
     path: String,
     variant_key: String,
 }
@@ -48,6 +50,7 @@ async fn rig_with(tweak: fn(&mut Config)) -> Rig {
         app,
         proxy,
         path: format!("/w/{WIDTH}/{key}"),
+        key: key.clone(),
         variant_key: format!("copy/{key}/w{WIDTH}_q80"),
         store,
     }
@@ -330,6 +333,53 @@ async fn write_back_fails(fault: Fault) -> Rig {
     assert_eq!(again.bytes().await.unwrap(), served);
     report(&format!("PUT {fault:?}"), 200, None, took, Duration::ZERO);
     rig
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pre_generation_retries_a_throttled_write_and_lands_every_variant() {
+    const TOKEN: &str = "store-faults-webhook-token-0123";
+    let rig = rig_with(|config| {
+        config.events.webhook_token = TOKEN.into();
+        config.pregenerate.variants = vec!["w/300".into(), "w/600".into()];
+    })
+    .await;
+    // The first write is throttled once; with one attempt only, the event would fail (503) and the sender
+    // would have to send it all again.
+    rig.proxy.set_for_next("PUT", Fault::SlowDown, 1);
+    let bucket = std::env::var("S3_BUCKET").expect("scripts/test sets S3_BUCKET");
+    let event = serde_json::json!({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": bucket}, "object": {"key": rig.key}}
+    }]});
+    let res = rig
+        .app
+        .client
+        .post(format!("{}/events", rig.app.base))
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .header("content-type", "application/json")
+        .body(event.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let summary: serde_json::Value = serde_json::from_str(&res.text().await.unwrap()).unwrap();
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    assert_eq!(summary["variants_written"], 2, "{summary}");
+    assert_eq!(summary["failed"], 0, "{summary}");
+    assert!(
+        rig.proxy.requests("PUT") >= 3,
+        "the throttled PUT was sent again: {} PUTs",
+        rig.proxy.requests("PUT")
+    );
+    for width in [300, 600] {
+        let stored = rig
+            .store
+            .read(&format!("copy/{}/w{width}_q80", rig.key))
+            .await
+            .unwrap_or_else(|| panic!("w{width} landed"));
+        assert_eq!(decoded_size(&stored).0, width);
+    }
+    rig.stops_promptly().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -47,6 +47,8 @@ struct Setting {
     fault: Fault,
     /// Only requests with this method get the fault; the others are forwarded untouched.
     method: Option<&'static str>,
+    /// How many more requests get the fault (`None`: all of them); the rest are forwarded untouched.
+    remaining: Option<usize>,
 }
 
 struct Shared {
@@ -62,10 +64,18 @@ struct Shared {
 
 impl Shared {
     fn fault_for(&self, method: &str) -> Fault {
-        let setting = *self.setting.lock().unwrap();
-        match setting.method {
-            Some(only) if only != method => Fault::None,
-            _ => setting.fault,
+        let mut setting = self.setting.lock().unwrap();
+        if setting.method.is_some_and(|only| only != method) {
+            return Fault::None;
+        }
+        let fault = setting.fault;
+        match &mut setting.remaining {
+            Some(0) => Fault::None,
+            Some(left) => {
+                *left -= 1;
+                fault
+            }
+            None => fault,
         }
     }
 
@@ -100,6 +110,7 @@ impl FaultProxy {
             setting: Mutex::new(Setting {
                 fault: Fault::None,
                 method: None,
+                remaining: None,
             }),
             requests: Mutex::default(),
             held: AtomicUsize::new(0),
@@ -123,6 +134,7 @@ impl FaultProxy {
         self.apply(Setting {
             fault,
             method: None,
+            remaining: None,
         });
     }
 
@@ -136,6 +148,22 @@ impl FaultProxy {
         self.apply(Setting {
             fault,
             method: Some(method),
+            remaining: None,
+        });
+    }
+
+    /// Applies `fault` to the next `count` requests with `method`, then forwards everything again (a
+    /// passing throttle).
+    pub fn set_for_next(&self, method: &'static str, fault: Fault, count: usize) {
+        assert_ne!(
+            fault,
+            Fault::Dead,
+            "a dead endpoint is dead for every request"
+        );
+        self.apply(Setting {
+            fault,
+            method: Some(method),
+            remaining: Some(count),
         });
     }
 
