@@ -93,8 +93,10 @@ fn job(width: u32, height: Option<u32>, fit: Fit, format: OutputFormat) -> Job {
 }
 
 /// Runs `data` through the pipeline twice: a 16-pixel thumbnail (JPEG's DC-only path, WebP's scaled
-/// decode), then one decode for three outputs (a smart cover crop, a padded PNG, a plain resize). Returns
-/// whether the input belongs in the corpus: not when it does not sniff as `only`.
+/// decode), then one decode for three outputs (a smart cover crop, a padded PNG, a plain resize) that keep
+/// the original's ICC profile and EXIF credits (`output.keep_profile`, `output.keep_copyright`: the
+/// original's own bytes written into the outputs, by libwebp's mux among others). Returns whether the
+/// input belongs in the corpus: not when it does not sniff as `only`.
 pub fn pipeline(data: &[u8], only: Option<Format>) -> bool {
     let format = Format::sniff(data);
     if only.is_some() && format != only {
@@ -106,7 +108,12 @@ pub fn pipeline(data: &[u8], only: Option<Format>) -> bool {
     let mut padded = job(40, Some(30), Fit::Contain, OutputFormat::Fixed(Format::Png));
     padded.background = Some(Rgb([1, 2, 3]));
     let plain = job(200, None, Fit::Inside, OutputFormat::Fixed(Format::Jpeg));
-    let jobs = [smart, padded, plain];
+    let mut jobs = [smart, padded, plain];
+    for job in &mut jobs {
+        // A configuration-wide setting: every job of one batch shares it.
+        job.keep_profile = true;
+        job.keep_credits = true;
+    }
     if let Ok(outputs) = pipeline::process_many(data, &jobs) {
         for (job, output) in jobs.iter().zip(outputs) {
             check_output(data, job, output);

@@ -271,7 +271,8 @@ pub fn process(src: &[u8], job: &Job) -> Result<Encoded, PipelineError> {
 /// Makes several outputs of one original with one probe and one decode, at the scale the largest output
 /// needs; each output is then resized from that, finished and encoded in turn. An error that concerns the
 /// original (unreadable, too many pixels) is the outer `Err`; one that concerns a single output (its size,
-/// its encoder, the deadline) is that output's. Outputs come back in the order of `jobs`.
+/// its encoder, the deadline) is that output's. Outputs come back in the order of `jobs`. The jobs share
+/// `keep_profile` (a configuration-wide setting: the one decode is converted to sRGB or not for all).
 pub fn process_many(
     src: &[u8],
     jobs: &[Job],
@@ -296,6 +297,10 @@ pub fn process_many(
         check(jobs.iter().filter_map(|j| j.deadline).min())?;
         let scale = decode::scale_for(&original.info, need_w, need_h);
         let keep = jobs.iter().all(|j| j.keep_profile);
+        debug_assert!(
+            jobs.iter().all(|j| j.keep_profile == keep),
+            "jobs of one batch share keep_profile"
+        );
         Some(original.decode(src, scale, keep)?)
     } else {
         None
