@@ -324,14 +324,17 @@ pub fn process_many(
         let twin = jobs[..i]
             .iter()
             .zip(&made)
-            .find(|(earlier, result)| result.is_ok() && original.same_output(earlier, job));
-        match twin {
-            Some((_, Ok(encoded))) => made.push(Ok(Encoded {
+            .find_map(|(earlier, result)| match result {
+                Ok(encoded) if original.same_output(earlier, job) => Some(encoded),
+                _ => None,
+            });
+        made.push(match twin {
+            Some(encoded) => Ok(Encoded {
                 timings: Timings::default(),
                 ..encoded.clone()
-            })),
-            _ => made.push(make(planned, job)),
-        }
+            }),
+            None => make(planned, job),
+        });
     }
     Ok(made)
 }
@@ -417,6 +420,13 @@ impl Original {
         render(decoded, self, &Planned::new(&self.info, job)?, job)
     }
 
+    /// The profile `job`'s output of this original carries: the original's, with `output.keep_profile`,
+    /// where `format` can carry one (otherwise the pixels are converted to sRGB).
+    pub(crate) fn kept_profile(&self, job: &Job, format: Format) -> Option<&[u8]> {
+        self.rgb_profile()
+            .filter(|_| job.keep_profile && encode::can_carry_profile(format))
+    }
+
     /// The format `job`'s output of this original is written in.
     fn output_format(&self, job: &Job) -> Format {
         job.format
@@ -436,9 +446,7 @@ impl Original {
     /// Whether `job`'s output of this original is an animation (made from the original's bytes by
     /// [`Original::animate`], not from one decoded image).
     pub fn animates(&self, job: &Job) -> bool {
-        self.animated
-            && job.animation.animate
-            && can_animate(job.format.resolve(self.info.format, true))
+        self.animated && job.animation.animate && can_animate(self.output_format(job))
     }
 
     /// Makes `job`'s animated output from `src` (the bytes this was inspected from), frame by frame.
@@ -452,8 +460,7 @@ impl Original {
         planned: &Planned,
         job: &Job,
     ) -> Result<Encoded, PipelineError> {
-        let format = job.format.resolve(self.info.format, true);
-        animation::render(src, self, planned, job, format)
+        animation::render(src, self, planned, job, self.output_format(job))
     }
 }
 
@@ -517,14 +524,13 @@ fn render(
         image = canvas::flatten(image, job.background);
     }
     // Kept profiles travel in the output where the format can carry one; otherwise sRGB after all.
-    let profile = original.rgb_profile().filter(|_| job.keep_profile);
-    let profile = match profile {
-        Some(p) if !encode::can_carry_profile(format) => {
-            colour::to_srgb(&mut image, p);
-            None
-        }
-        other => other,
-    };
+    let profile = original.kept_profile(job, format);
+    if let Some(p) = original
+        .rgb_profile()
+        .filter(|_| job.keep_profile && profile.is_none())
+    {
+        colour::to_srgb(&mut image, p);
+    }
     let exif = original.carried_exif(job);
     let resized_at = Instant::now();
     let carried = encode::Carried {

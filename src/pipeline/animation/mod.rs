@@ -177,8 +177,7 @@ pub(super) fn render(
     let mut frames = Frames::open(info.format, src, (info.width, info.height))?;
     // A profile kept (`output.keep_profile`) travels in an animated WebP; otherwise, and in a GIF, the
     // frames are converted to sRGB.
-    let profile = original.rgb_profile();
-    let kept = profile.filter(|_| job.keep_profile && super::encode::can_carry_profile(format));
+    let kept = original.kept_profile(job, format);
     let mut writer = None;
     let mut region = None;
     let mut count = 0u32;
@@ -200,7 +199,7 @@ pub(super) fn render(
             *region.get_or_insert_with(|| super::decoded_region(&frame.pixels, info, planned));
         let mut image = super::finish_frame(&frame.pixels, region, original, planned, job, format)?;
         // Converted after resizing: the same colours at a fraction of the pixels.
-        if let Some(p) = profile.filter(|_| kept.is_none()) {
+        if let Some(p) = original.rgb_profile().filter(|_| kept.is_none()) {
             super::colour::to_srgb(&mut image, p);
         }
         size = (image.width, image.height);
