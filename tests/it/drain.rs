@@ -51,9 +51,7 @@ impl Sizer {
             .text()
             .await
             .expect("/metrics body");
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-            .unwrap_or_else(|| panic!("metric {name} not found in:\n{text}"))
+        metric_in(&text, name)
     }
 
     /// Waits until `n` variant requests have reached the service: in flight now, or already answered.

@@ -349,14 +349,15 @@ impl TestApp {
     }
 
     pub async fn metric(&self, name: &str) -> u64 {
-        let text = self.metrics_text().await;
-        text.lines()
-            .find_map(|l| {
-                l.strip_prefix(name)
-                    .and_then(|rest| rest.trim().parse().ok())
-            })
-            .unwrap_or_else(|| panic!("metric {name} not found in:\n{text}"))
+        metric_in(&self.metrics_text().await, name)
     }
+}
+
+/// The value of the series `name` (with its labels) in a `/metrics` page.
+pub fn metric_in(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("metric {name} not found in:\n{text}"))
 }
 
 pub fn header<'a>(res: &'a reqwest::Response, name: &str) -> Option<&'a str> {
