@@ -173,10 +173,15 @@ pub struct LimitsConfig {
     pub max_output_pixels: u64,
     /// Largest `dpr` a URL may give (at most one decimal).
     pub max_dpr: f64,
-    /// Memory that in-flight image work may hold at once (originals being read, decoded pixels, resize
-    /// buffers), in bytes; work beyond it waits, then gets 503. 0: unlimited.
+    /// Memory that in-flight image work may hold at once, in bytes: every job reserves what it will
+    /// allocate (compressed original, decoder buffers, pixels, resize, canvas and encoder buffers, its
+    /// output) before holding any of it. Work beyond it waits in turn (FIFO) for as long as its deadline
+    /// allows, or gets 503 at once when it could not finish in time. 0: unlimited.
     pub memory_budget_bytes: u64,
-    /// How long work waits for the memory budget before a 503.
+    /// Most jobs waiting for the memory budget at once; beyond it, 503 at once.
+    pub memory_queue: usize,
+    /// The longest a job waits for the memory budget, in ms, whatever its deadline; 0 (the default):
+    /// as long as its deadline (`server.request_timeout_ms`) allows.
     pub memory_wait_ms: u64,
     /// Most frames an animated GIF or WebP may have (counted before decoding). 413 above.
     pub max_frames: u32,
@@ -320,7 +325,8 @@ impl Default for LimitsConfig {
             max_output_pixels: 25_000_000,
             max_dpr: 3.0,
             memory_budget_bytes: 512 << 20,
-            memory_wait_ms: 2_000,
+            memory_queue: 256,
+            memory_wait_ms: 0,
             max_frames: 1_000,
             max_animation_pixels: 300_000_000,
         }

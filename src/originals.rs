@@ -20,9 +20,9 @@ use moka::future::Cache;
 use crate::budget::Reservation;
 use crate::config::Config;
 use crate::pipeline::decode::Scale;
-use crate::pipeline::{Job, Original, Pixels};
+use crate::pipeline::{Job, Original, PipelineError, Pixels, memory};
 use crate::pool::CpuPool;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, StoredObject};
 use crate::telemetry::{CacheSize, Metrics};
 use crate::variants::VariantError;
 
@@ -46,8 +46,9 @@ pub struct Prepared {
     pub fetch: Duration,
     /// Time this request spent decoding (zero when it used a shared decode).
     pub decode: Duration,
-    /// The memory budget held for an unshared decode (a shared one is counted by the cache budget).
-    pub held: Option<Reservation>,
+    /// The memory budget held for the whole job (see `pipeline::memory`), from before the original's
+    /// body was read to the end of its output: the caller keeps it until then.
+    pub held: Reservation,
 }
 
 #[derive(Clone)]
@@ -65,6 +66,10 @@ impl Entry {
         u32::try_from(key.len() + bytes).unwrap_or(u32::MAX)
     }
 }
+
+/// How much of an original's body is read before its job reserves memory: enough for the header of
+/// nearly any image (the metadata before a JPEG's frame header rarely comes near it).
+const HEADER_BYTES: usize = 256 * 1024;
 
 pub struct Originals {
     store: Arc<dyn Store>,
@@ -104,7 +109,8 @@ impl Originals {
         }
     }
 
-    /// The original `key` read and decoded for `job`, shared with other variants of it where possible.
+    /// The original `key` read and decoded for `job`, shared with other variants of it where possible,
+    /// with the memory the whole job needs reserved.
     pub async fn prepare(
         &self,
         key: &str,
@@ -126,9 +132,16 @@ impl Originals {
             return self.unshared(key, job, deadline, started).await;
         };
         let source_key = format!("s\0{key}\0{etag}");
+        // The request that reads the original reserves while reading it; one that finds it read
+        // reserves from its header.
+        let mut reserved = None;
         let source = match cache
             .entry(source_key.clone())
-            .or_try_insert_with(async { self.fetch(key).await.map(|s| Entry::Source(Arc::new(s))) })
+            .or_try_insert_with(async {
+                let (source, held) = self.fetch(key, job, deadline).await?;
+                reserved = Some(held);
+                Ok::<_, VariantError>(Entry::Source(Arc::new(source)))
+            })
             .await
             .map_err(|e| (*e).clone())?
             .into_value()
@@ -136,25 +149,32 @@ impl Originals {
             Entry::Source(source) => source,
             Entry::Decoded(_) => return self.unshared(key, job, deadline, started).await,
         };
+        let held = match reserved {
+            Some(held) => held,
+            None => {
+                let need = memory::estimate(&source.bytes, source.bytes.len() as u64, slice(job))?;
+                self.reserve(need, deadline).await?
+            }
+        };
         if source.etag.as_deref() != Some(etag.as_str()) {
             // Replaced between the HEAD and the GET: keep nothing under the old ETag.
             cache.invalidate(&source_key).await;
         }
         let fetch = started.elapsed();
         if source.original.animates(job) {
-            return self.animation(source, fetch).await;
+            return Ok(animation(source, fetch, held));
         }
         let scale = source.original.scale_for(job)?;
         let info = source.original.info;
         let decoded_bytes = decoded_size(&info, scale);
         if decoded_bytes > self.max_item {
-            let (decoded, held, decode) = self.decode(&source, job, deadline).await?;
+            let (decoded, decode) = self.decode(&source, job, deadline).await?;
             return Ok(Prepared {
                 source,
                 decoded: Some(Arc::new(decoded)),
                 fetch,
                 decode,
-                held: Some(held),
+                held,
             });
         }
         let decoded_key = format!("d\0{key}\0{etag}\0{scale}");
@@ -162,8 +182,7 @@ impl Originals {
         let entry = cache
             .entry(decoded_key)
             .or_try_insert_with(async {
-                // Once cached, the image is counted by the cache budget: the reservation ends here.
-                let (pixels, _held, took) = self
+                let (pixels, took) = self
                     .decode_at(&source, scale, job.keep_profile, deadline)
                     .await?;
                 decode = took;
@@ -187,7 +206,7 @@ impl Originals {
             fetch,
             // Zero when shared: this request decoded nothing.
             decode,
-            held: None,
+            held,
         })
     }
 
@@ -223,37 +242,19 @@ impl Originals {
         deadline: Instant,
         started: Instant,
     ) -> Result<Prepared, VariantError> {
-        let source = Arc::new(self.fetch(key).await?);
+        let (source, held) = self.fetch(key, job, deadline).await?;
+        let source = Arc::new(source);
         let fetch = started.elapsed();
         if source.original.animates(job) {
-            return self.animation(source, fetch).await;
+            return Ok(animation(source, fetch, held));
         }
-        let (decoded, held, decode) = self.decode(&source, job, deadline).await?;
+        let (decoded, decode) = self.decode(&source, job, deadline).await?;
         Ok(Prepared {
             source,
             decoded: Some(Arc::new(decoded)),
             fetch,
             decode,
-            held: Some(held),
-        })
-    }
-
-    /// An animation is decoded frame by frame while it is made: what is held meanwhile is its bytes, a
-    /// few canvases (the frame being drawn, the one to restore, the one handed on) and a few output frames
-    /// (at most canvas-sized).
-    async fn animation(
-        &self,
-        source: Arc<Source>,
-        fetch: Duration,
-    ) -> Result<Prepared, VariantError> {
-        let canvas = decoded_size(&source.original.info, Scale::Full);
-        let held = self.reserve(source.bytes.len() as u64 + 6 * canvas).await?;
-        Ok(Prepared {
-            source,
-            decoded: None,
-            fetch,
-            decode: Duration::ZERO,
-            held: Some(held),
+            held,
         })
     }
 
@@ -271,8 +272,14 @@ impl Originals {
         Ok(())
     }
 
-    /// Reads and inspects the original (its header only: no decoding).
-    async fn fetch(&self, key: &str) -> Result<Source, VariantError> {
+    /// Reads and inspects the original (its header only: no decoding), with the memory `job` needs
+    /// reserved before the body is held.
+    async fn fetch(
+        &self,
+        key: &str,
+        job: &Job,
+        deadline: Instant,
+    ) -> Result<(Source, Reservation), VariantError> {
         let asked = Instant::now();
         let object = match self.store.get(key).await {
             Ok(object) => object,
@@ -282,31 +289,42 @@ impl Originals {
         Metrics::add(&self.metrics.original_fetches);
         self.admit(key, object.marked, object.size)?;
         let answered = asked.elapsed();
-        // The bytes, held while they are read and inspected.
-        let _held = self.reserve(object.size).await?;
         let etag = object.etag.clone();
-        let reading = Instant::now();
-        let bytes = object.read_all().await?;
+        let (bytes, held, read) =
+            read_reserved(object, slice(job), |need| self.reserve(need, deadline))
+                .await
+                .map_err(|e| match e {
+                    ReadFailure::Store(e) => VariantError::Store(e),
+                    ReadFailure::Image(e) => VariantError::Pipeline(e),
+                    ReadFailure::Reserve(e) => e,
+                })?;
         // The store's time: the request and the body, not the wait for the memory budget between them.
         self.metrics
             .histograms
             .fetch
-            .observe_duration(answered + reading.elapsed());
+            .observe_duration(answered + read);
         let original = Original::inspect(&bytes, self.max_source_pixels)?;
-        Ok(Source {
-            bytes,
-            original,
-            etag,
-        })
+        Ok((
+            Source {
+                bytes,
+                original,
+                etag,
+            },
+            held,
+        ))
     }
 
-    async fn reserve(&self, bytes: u64) -> Result<Reservation, VariantError> {
-        self.pool.budget().reserve(bytes).await.map_err(|e| {
-            if e == crate::budget::BudgetError::Busy {
-                Metrics::add(&self.metrics.budget_refused);
-            }
-            e.into()
-        })
+    async fn reserve(&self, bytes: u64, deadline: Instant) -> Result<Reservation, VariantError> {
+        self.pool
+            .budget()
+            .reserve(bytes, Some(deadline))
+            .await
+            .map_err(|e| {
+                if matches!(e, crate::budget::BudgetError::Busy(_)) {
+                    Metrics::add(&self.metrics.budget_refused);
+                }
+                e.into()
+            })
     }
 
     async fn decode(
@@ -314,29 +332,24 @@ impl Originals {
         source: &Arc<Source>,
         job: &Job,
         deadline: Instant,
-    ) -> Result<(Pixels, Reservation, Duration), VariantError> {
+    ) -> Result<(Pixels, Duration), VariantError> {
         let scale = source.original.scale_for(job)?;
         Metrics::add(&self.metrics.decodes);
         self.decode_at(source, scale, job.keep_profile, deadline)
             .await
     }
 
+    /// Decodes on the pool, within the memory the caller reserved for its job.
     async fn decode_at(
         &self,
         source: &Arc<Source>,
         scale: Scale,
         keep_profile: bool,
         deadline: Instant,
-    ) -> Result<(Pixels, Reservation, Duration), VariantError> {
+    ) -> Result<(Pixels, Duration), VariantError> {
         if Instant::now() > deadline {
             return Err(crate::pipeline::PipelineError::DeadlinePassed.into());
         }
-        // The encoded bytes, the decoded image and room to resize it (about its size again), for as long
-        // as the caller holds the reservation: one reservation, so no request holds memory while it
-        // waits for more.
-        let held = self
-            .reserve(source.bytes.len() as u64 + 2 * decoded_size(&source.original.info, scale))
-            .await?;
         let source = Arc::clone(source);
         // Timed on the worker: the decode itself, not the waits for memory and for a worker before it.
         let (pixels, took) = self
@@ -353,8 +366,84 @@ impl Originals {
                 }
             })?;
         self.metrics.histograms.decode.observe_duration(took);
-        Ok((pixels?, held, took))
+        Ok((pixels?, took))
     }
+}
+
+/// An animation is decoded frame by frame while it is made, within the job's reservation.
+fn animation(source: Arc<Source>, fetch: Duration, held: Reservation) -> Prepared {
+    Prepared {
+        source,
+        decoded: None,
+        fetch,
+        decode: Duration::ZERO,
+        held,
+    }
+}
+
+/// Why [`read_reserved`] failed.
+#[derive(Debug)]
+pub enum ReadFailure<E> {
+    /// Reading the body.
+    Store(StoreError),
+    /// The header shows the image cannot be made (not an image, too many pixels, too large an output).
+    Image(PipelineError),
+    /// The reservation was refused.
+    Reserve(E),
+}
+
+/// Reads an original's body with the memory that `jobs` (made with one decode) need reserved before it
+/// is held: its first bytes (the header, at most [`HEADER_BYTES`]), the estimate from them
+/// (`pipeline::memory`), the reservation (`reserve`), then the rest. Returns the bytes, the reservation
+/// and the time spent reading (not waiting for memory).
+///
+/// Where the header lies deeper than that (megabytes of metadata before a JPEG's frame header), the
+/// object's size is reserved, the whole read, and the rest of the estimate reserved on top: the one
+/// case where a job waits for memory while holding some.
+pub async fn read_reserved<E, Fut>(
+    mut object: StoredObject,
+    jobs: &[Job],
+    reserve: impl Fn(u64) -> Fut,
+) -> Result<(Bytes, Reservation, Duration), ReadFailure<E>>
+where
+    Fut: std::future::Future<Output = Result<Reservation, E>>,
+{
+    let size = object.size;
+    let reading = Instant::now();
+    let header_read = |b: &[u8]| crate::pipeline::probe::probe(b).is_ok();
+    let start = object
+        .read_start(HEADER_BYTES, header_read)
+        .await
+        .map_err(ReadFailure::Store)?;
+    let mut read = reading.elapsed();
+    let whole = start.len() as u64 >= size;
+    match memory::estimate(&start, size, jobs) {
+        Ok(need) => {
+            let held = reserve(need).await.map_err(ReadFailure::Reserve)?;
+            let reading = Instant::now();
+            let bytes = object.read_rest(start).await.map_err(ReadFailure::Store)?;
+            read += reading.elapsed();
+            Ok((bytes, held, read))
+        }
+        // Not an image at all (its first bytes say so), or the whole of it read: nothing more to learn.
+        Err(e) if whole || e == PipelineError::Unsupported => Err(ReadFailure::Image(e)),
+        Err(_) => {
+            let mut held = reserve(size).await.map_err(ReadFailure::Reserve)?;
+            let reading = Instant::now();
+            let bytes = object.read_rest(start).await.map_err(ReadFailure::Store)?;
+            read += reading.elapsed();
+            let need = memory::estimate(&bytes, size, jobs).map_err(ReadFailure::Image)?;
+            let more = reserve(need.saturating_sub(held.bytes()))
+                .await
+                .map_err(ReadFailure::Reserve)?;
+            held.merge(more);
+            Ok((bytes, held, read))
+        }
+    }
+}
+
+fn slice(job: &Job) -> &[Job] {
+    std::slice::from_ref(job)
 }
 
 /// Bytes of `info`'s image decoded at `scale` (RGBA at most).

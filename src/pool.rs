@@ -96,7 +96,7 @@ impl CpuPool {
             .map_err(std::io::Error::other)?;
         Ok(CpuPool {
             threads: Arc::new(threads),
-            budget: crate::budget::MemoryBudget::new(0, std::time::Duration::ZERO),
+            budget: crate::budget::MemoryBudget::unlimited(),
             workers,
             admission: Arc::new(Semaphore::new(workers + queue)),
             stats: Arc::new(PoolStats {
@@ -107,9 +107,24 @@ impl CpuPool {
         })
     }
 
-    /// This pool with a memory budget of `bytes` (0: unlimited), reservations waiting up to `wait`.
-    pub fn with_memory_budget(mut self, bytes: u64, wait: std::time::Duration) -> CpuPool {
-        self.budget = crate::budget::MemoryBudget::new(bytes, wait);
+    /// The pool and memory budget `config` describes (`pool.*`, `limits.memory_*`): the server's, and
+    /// the backfill's.
+    pub fn from_config(config: &crate::config::Config) -> std::io::Result<CpuPool> {
+        let limits = &config.limits;
+        Ok(
+            CpuPool::new(config.pool_workers(), config.pool.queue)?.with_memory_budget(
+                crate::budget::MemoryBudget::new(
+                    limits.memory_budget_bytes,
+                    limits.memory_queue,
+                    std::time::Duration::from_millis(limits.memory_wait_ms),
+                ),
+            ),
+        )
+    }
+
+    /// This pool with `budget` for its callers to reserve from.
+    pub fn with_memory_budget(mut self, budget: crate::budget::MemoryBudget) -> CpuPool {
+        self.budget = budget;
         self
     }
 

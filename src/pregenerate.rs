@@ -27,6 +27,7 @@ use futures_util::StreamExt;
 
 use crate::config::Config;
 use crate::options::{Options, UrlError, grammar};
+use crate::originals::{ReadFailure, read_reserved};
 use crate::pipeline::{self, Job, PipelineError};
 use crate::pool::{CpuPool, PoolError};
 use crate::spec::{JobLimits, SpecRules, VariantSpec};
@@ -366,29 +367,24 @@ impl Pregenerator {
             return Ok(Outcome::Ignored(Ignored::Marked));
         }
         let source_etag = object.etag.clone();
-        // Held while the original is read, decoded (at most its full size, RGBA) and every variant made.
-        let _held = self
-            .pool
-            .budget()
-            .reserve(object.size)
-            .await
-            .map_err(|e| budget_error(key, e))?;
-        let bytes = object.read_all().await?;
-        Metrics::add(&self.metrics.original_fetches);
-        let info = crate::pipeline::probe::probe(&bytes).map_err(|e| match e {
-            PipelineError::Unsupported => PregenerateError::NotAnImage(key.to_string()),
-            other => refuse(other.to_string()),
-        })?;
-        let _decoding = self
-            .pool
-            .budget()
-            .reserve(u64::from(info.width) * u64::from(info.height) * 4 * 2)
-            .await
-            .map_err(|e| budget_error(key, e))?;
         let jobs: Vec<Job> = todo
             .iter()
             .map(|Pending { spec, .. }| spec.job(&self.limits, deadline))
             .collect();
+        // Everything the jobs allocate, reserved before the body is held, and held until every variant
+        // is written (see `pipeline::memory`).
+        let budget = self.pool.budget();
+        let (bytes, _held, _) = read_reserved(object, &jobs, |need| budget.reserve(need, deadline))
+            .await
+            .map_err(|e| match e {
+                ReadFailure::Store(e) => PregenerateError::from(e),
+                ReadFailure::Image(PipelineError::Unsupported) => {
+                    PregenerateError::NotAnImage(key.to_string())
+                }
+                ReadFailure::Image(other) => refuse(other.to_string()),
+                ReadFailure::Reserve(e) => budget_error(key, e),
+            })?;
+        Metrics::add(&self.metrics.original_fetches);
         let made = self
             .pool
             .run_waiting(move || pipeline::process_many(&bytes, &jobs))
@@ -488,7 +484,7 @@ impl Pregenerator {
 /// A full budget is worth retrying; an image larger than the whole budget never is.
 fn budget_error(key: &str, e: crate::budget::BudgetError) -> PregenerateError {
     match e {
-        crate::budget::BudgetError::Busy => PregenerateError::Busy(e),
+        crate::budget::BudgetError::Busy(_) => PregenerateError::Busy(e),
         too_large => PregenerateError::Original {
             key: key.to_string(),
             reason: too_large.to_string(),

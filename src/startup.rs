@@ -134,10 +134,7 @@ fn assemble_state(
     store: Arc<dyn Store>,
     demo_root: Option<&Path>,
 ) -> Result<Arc<AppState>, StartupError> {
-    let pool = CpuPool::new(config.pool_workers(), config.pool.queue)?.with_memory_budget(
-        config.limits.memory_budget_bytes,
-        std::time::Duration::from_millis(config.limits.memory_wait_ms),
-    );
+    let pool = CpuPool::from_config(&config)?;
     let metrics = Arc::new(Metrics::default());
     let variants = Variants::new(
         &config,

@@ -218,6 +218,12 @@ pub struct CacheSize {
 pub struct Gauges<'a> {
     pub budget_total: u64,
     pub budget_in_use: u64,
+    /// Jobs waiting for the memory budget, and the bytes they wait for.
+    pub budget_queued: (usize, u64),
+    /// The budget's histogram of granted reservations' waits.
+    pub budget_wait: &'a Histogram,
+    /// Reservations refused, by reason (`budget::Refusal::label`).
+    pub budget_refusals: [(&'static str, u64); 3],
     pub pool_queued: usize,
     pub pool_running: usize,
     /// The pool's own histogram of waits (see `pool::PoolStats`).
@@ -379,8 +385,26 @@ impl Metrics {
             &[
                 ("{state=\"total\"}", gauges.budget_total),
                 ("{state=\"in_use\"}", gauges.budget_in_use),
+                ("{state=\"waited_for\"}", gauges.budget_queued.1),
             ],
         );
+        gauge(
+            &mut out,
+            "sizer_memory_queue_jobs",
+            "Jobs waiting in turn for the memory budget now.",
+            &[("", gauges.budget_queued.0 as u64)],
+        );
+        out.push_str(
+            "# HELP sizer_memory_budget_refusals_total Reservations of the memory budget refused \
+             (HTTP, events, backfills), by reason: the queue was full; the expected wait would end past \
+             the deadline; waited until it could no longer finish in time.\n\
+             # TYPE sizer_memory_budget_refusals_total counter\n",
+        );
+        for (reason, count) in gauges.budget_refusals {
+            out.push_str(&format!(
+                "sizer_memory_budget_refusals_total{{reason=\"{reason}\"}} {count}\n"
+            ));
+        }
         gauge(
             &mut out,
             "sizer_pool_jobs",
@@ -483,6 +507,11 @@ impl Metrics {
                 "Waits of CPU pool jobs (decode, render; background work too) for a worker.",
             ),
             (
+                "sizer_memory_wait_seconds",
+                gauges.budget_wait,
+                "Waits of jobs (HTTP, events, backfills) for their memory reservation, when granted.",
+            ),
+            (
                 "sizer_response_bytes",
                 &h.response_bytes,
                 "Body bytes of the images sent (200 answers to GET).",
@@ -537,6 +566,13 @@ mod tests {
         let text = metrics.render(&Gauges {
             budget_total: 4 << 20,
             budget_in_use: 1 << 20,
+            budget_queued: (3, 2 << 20),
+            budget_wait: &wait,
+            budget_refusals: [
+                ("queue_full", 1),
+                ("would_miss_deadline", 2),
+                ("waited_too_long", 0),
+            ],
             pool_queued: 2,
             pool_running: 1,
             queue_wait: &wait,
@@ -556,6 +592,10 @@ mod tests {
             "sizer_pool_jobs{state=\"queued\"} 2\n",
             "sizer_cache_entries{cache=\"memory\"} 1\n",
             "sizer_memory_budget_bytes{state=\"in_use\"} 1048576\n",
+            "sizer_memory_budget_bytes{state=\"waited_for\"} 2097152\n",
+            "sizer_memory_queue_jobs 3\n",
+            "sizer_memory_budget_refusals_total{reason=\"would_miss_deadline\"} 2\n",
+            "sizer_memory_wait_seconds_count 0\n",
             "sizer_queue_wait_seconds_count 0\n",
             "sizer_response_bytes_bucket{le=\"+Inf\"} 0\n",
         ] {

@@ -13,6 +13,7 @@ use futures_util::StreamExt;
 use moka::future::Cache;
 use tokio_util::task::TaskTracker;
 
+use crate::budget::Reservation;
 use crate::coalesce::Coalescer;
 use crate::config::Config;
 use crate::originals::Originals;
@@ -276,6 +277,9 @@ impl Variants {
         inner.metrics.render(&Gauges {
             budget_total: budget.total(),
             budget_in_use: budget.in_use(),
+            budget_queued: budget.queued(),
+            budget_wait: budget.waits(),
+            budget_refusals: budget.refused().map(|(why, n)| (why.label(), n)),
             pool_queued: stats.queued(),
             pool_running: stats.running(),
             queue_wait: &stats.wait,
@@ -321,27 +325,20 @@ impl Inner {
             Err(StoreError::NotFound) => {}
             Err(e) => return Err(e.into()),
         }
-        let variant = Arc::new(self.compute(&spec).await?);
+        let (variant, held) = self.compute(&spec).await?;
+        let variant = Arc::new(variant);
         self.remember(&key, &variant).await;
-        self.write_back(key, Arc::clone(&variant));
+        self.write_back(key, Arc::clone(&variant), held);
         Ok(Resolved::Whole(variant, Tier::Computed))
     }
 
-    async fn compute(&self, spec: &VariantSpec) -> Result<Variant, VariantError> {
+    /// Makes the variant; returns it with the part of its job's reservation that covers its bytes until
+    /// they are written back.
+    async fn compute(&self, spec: &VariantSpec) -> Result<(Variant, Reservation), VariantError> {
         let deadline = Instant::now() + self.timeout;
         let job = spec.job(&self.limits, Some(deadline));
+        // The reservation covers the whole job (see `pipeline::memory`): held until the render is done.
         let prepared = self.originals.prepare(&spec.source, &job, deadline).await?;
-        // Resize and encode buffers, about the decoded image's size again: already in an unshared
-        // decode's reservation; reserved here when the decode was shared.
-        let _render = match (&prepared.held, &prepared.decoded) {
-            (None, Some(decoded)) => Some(
-                self.pool
-                    .budget()
-                    .reserve(decoded.data.len() as u64)
-                    .await?,
-            ),
-            _ => None,
-        };
         let (source, decoded) = (Arc::clone(&prepared.source), prepared.decoded.clone());
         let encoded = self
             .pool
@@ -379,7 +376,10 @@ impl Inner {
             stages,
         });
         variant.source_etag = prepared.source.etag.clone();
-        Ok(variant)
+        let mut held = prepared.held;
+        drop(prepared.decoded);
+        held.shrink_to(variant.bytes.len() as u64);
+        Ok((variant, held))
     }
 
     async fn remember(&self, key: &str, variant: &Arc<Variant>) {
@@ -392,7 +392,8 @@ impl Inner {
 
     /// Writes the variant under the copy prefix without holding up the response. A failure is logged and
     /// counted; the client already has its image, and the next cold request will compute it again.
-    fn write_back(&self, key: String, variant: Arc<Variant>) {
+    /// `held` covers the variant's bytes until then.
+    fn write_back(&self, key: String, variant: Arc<Variant>, held: Reservation) {
         let store = Arc::clone(&self.store);
         let metrics = Arc::clone(&self.metrics);
         // In the span of the request that computed it, so a failure's log line carries its id.
@@ -409,6 +410,7 @@ impl Inner {
                     tracing::warn!(key, error = %e, "variant write-back failed");
                 }
             }
+            drop(held);
         };
         self.write_backs
             .spawn(tracing::Instrument::instrument(write, span));

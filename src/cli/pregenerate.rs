@@ -52,7 +52,7 @@ pub fn run(args: PregenerateArgs) -> Result<(), String> {
         let store = sizer::startup::open_store(&config)
             .await
             .map_err(|e| e.to_string())?;
-        let pool = CpuPool::new(config.pool_workers(), config.pool.queue).map_err(|e| e.to_string())?;
+        let pool = CpuPool::from_config(&config).map_err(|e| e.to_string())?;
         let pregenerator = Pregenerator::new(&config, store, pool, Arc::new(Metrics::default()))?;
         let what = if args.dry_run { "checking" } else { "making" };
         eprintln!(

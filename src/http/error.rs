@@ -90,6 +90,7 @@ impl AppError {
                 VariantError::Pipeline(p) => match p {
                     PipelineError::TooManyPixels { .. }
                     | PipelineError::TooManyFrames { .. }
+                    | PipelineError::TooManyScans { .. }
                     | PipelineError::AnimationTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                     // The URL asked for too large an output: the client's to change.
                     PipelineError::OutputTooLarge { .. } => StatusCode::BAD_REQUEST,
@@ -102,7 +103,7 @@ impl AppError {
                     PipelineError::DeadlinePassed => StatusCode::GATEWAY_TIMEOUT,
                 },
                 VariantError::Pool(PoolError::Overloaded(_)) => StatusCode::SERVICE_UNAVAILABLE,
-                VariantError::Budget(BudgetError::Busy) => StatusCode::SERVICE_UNAVAILABLE,
+                VariantError::Budget(BudgetError::Busy(_)) => StatusCode::SERVICE_UNAVAILABLE,
                 VariantError::Budget(BudgetError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
                 VariantError::Pool(PoolError::Panicked(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             },
@@ -143,7 +144,7 @@ impl IntoResponse for AppError {
         let headers = response.headers_mut();
         match self {
             AppError::Variant(VariantError::Pool(PoolError::Overloaded(_)))
-            | AppError::Variant(VariantError::Budget(BudgetError::Busy))
+            | AppError::Variant(VariantError::Budget(BudgetError::Busy(_)))
             | AppError::Variant(VariantError::Store(StoreError::Throttled(_)))
             | AppError::NotReady(_)
             | AppError::Event(EventError::Retry { .. }) => {

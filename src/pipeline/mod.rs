@@ -17,6 +17,7 @@ pub mod colour;
 pub mod decode;
 pub mod encode;
 pub mod geometry;
+pub mod memory;
 pub mod metadata;
 pub mod orient;
 pub mod palette;
@@ -247,6 +248,8 @@ pub enum PipelineError {
     },
     #[error("the animation has more than {limit} frames, the limit")]
     TooManyFrames { limit: u32 },
+    #[error("the JPEG has more than {limit} scans, the limit")]
+    TooManyScans { limit: usize },
     #[error("the animation is {frames} frames = {pixels} pixels, above the limit of {limit}")]
     AnimationTooLarge {
         frames: usize,
@@ -362,6 +365,15 @@ impl Original {
                 height: info.height,
                 pixels,
                 limit: max_pixels,
+            });
+        }
+        // Each scan of a progressive JPEG costs a pass over the whole image: a small file repeating one
+        // scan thousands of times would hold a worker for minutes.
+        if info.format == Format::Jpeg
+            && probe::jpeg_scans(src, probe::MAX_JPEG_SCANS) > probe::MAX_JPEG_SCANS
+        {
+            return Err(PipelineError::TooManyScans {
+                limit: probe::MAX_JPEG_SCANS,
             });
         }
         Ok(Original {

@@ -129,10 +129,45 @@ impl StoredObject {
     /// Reads the whole body. `size` was announced by the store; a body longer than it is a store failure,
     /// so a lying store cannot make us buffer more than the caller allowed for.
     pub async fn read_all(self) -> Result<Bytes, StoreError> {
+        self.read_rest(Vec::new()).await
+    }
+
+    /// Reads the body's first chunks, up to at least `max` bytes or until `enough` says what was read
+    /// suffices (an image header), and leaves the rest in the stream: for deciding what to reserve before
+    /// holding the whole body. Fewer bytes only where the body ends.
+    pub async fn read_start(
+        &mut self,
+        max: usize,
+        enough: impl Fn(&[u8]) -> bool,
+    ) -> Result<Vec<u8>, StoreError> {
+        let mut start = Vec::new();
+        while start.len() < max && !enough(&start) {
+            match self.body.next().await {
+                Some(chunk) => {
+                    let chunk = chunk?;
+                    if (start.len() + chunk.len()) as u64 > self.size {
+                        return Err(StoreError::Failed(format!(
+                            "object body longer than its announced {} bytes",
+                            self.size
+                        )));
+                    }
+                    start.extend_from_slice(&chunk);
+                }
+                None => break,
+            }
+        }
+        Ok(start)
+    }
+
+    /// Reads the rest of the body after `start` (what [`StoredObject::read_start`] returned): the whole
+    /// object, checked against its announced size.
+    pub async fn read_rest(self, start: Vec<u8>) -> Result<Bytes, StoreError> {
         let announced = self.size;
         let capacity = usize::try_from(announced)
             .map_err(|_| StoreError::Failed("object too large".into()))?;
-        let mut buf = BytesMut::with_capacity(capacity);
+        let mut buf = BytesMut::with_capacity(capacity.max(start.len()));
+        buf.extend_from_slice(&start);
+        drop(start);
         let mut body = self.body;
         while let Some(chunk) = body.next().await {
             let chunk = chunk?;

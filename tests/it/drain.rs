@@ -3,95 +3,12 @@
 //! and the process exits 0 within `server.shutdown_grace_ms`; when requests outlast the grace, the exit
 //! still comes at the grace.
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
 
 /// The margin over the grace allowed for the exit itself (runtime shut-down, process teardown).
 const EXIT_MARGIN: Duration = Duration::from_millis(1_500);
-
-struct Sizer {
-    child: Child,
-    port: u16,
-}
-
-impl Sizer {
-    /// Starts `sizer serve` on `store` with `settings` (`SIZER_*` variables) and waits until it answers.
-    async fn start(store: &TestStore, settings: &[(&str, &str)]) -> Sizer {
-        let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_sizer"))
-            .arg("serve")
-            .args(store.binary_flags())
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .envs(settings.iter().copied())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("sizer starts");
-        let sizer = Sizer { child, port };
-        for _ in 0..200 {
-            if reqwest::get(sizer.url("/healthz")).await.is_ok() {
-                return sizer;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("sizer did not answer");
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    async fn metric(&self, name: &str) -> u64 {
-        let text = reqwest::get(self.url("/metrics"))
-            .await
-            .expect("/metrics answers")
-            .text()
-            .await
-            .expect("/metrics body");
-        metric_in(&text, name)
-    }
-
-    /// Waits until `n` variant requests have reached the service: in flight now, or already answered.
-    async fn wait_for_requests(&self, n: u64) {
-        let mut seen = 0;
-        for _ in 0..300 {
-            // The scrape is in flight itself.
-            let in_flight = self.metric("sizer_requests_in_flight").await - 1;
-            let answered = self.metric("sizer_served_total{tier=\"computed\"}").await;
-            seen = in_flight + answered;
-            if seen >= n {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("{seen} of {n} requests reached the service");
-    }
-
-    fn terminate(&self) -> Instant {
-        let pid = libc::pid_t::try_from(self.child.id()).expect("a pid");
-        // SAFETY: kill(2) with a pid this test spawned and has not reaped; no memory is involved.
-        let sent = unsafe { libc::kill(pid, libc::SIGTERM) };
-        assert_eq!(sent, 0, "SIGTERM sent");
-        Instant::now()
-    }
-
-    /// Waits for the exit, at most `within`; kills the process past it.
-    async fn exit(mut self, within: Duration) -> (Option<std::process::ExitStatus>, Instant) {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return (Some(status), Instant::now());
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        (None, Instant::now())
-    }
-}
 
 /// Connects until the listener refuses (after SIGTERM); the instant it did, or `None` within `within`.
 /// A connection the listener still took before the signal was handled is dropped and retried.

@@ -12,7 +12,7 @@ pub mod faults;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -429,6 +429,25 @@ pub async fn raw_get(app: &TestApp, path: &str) -> (u16, Vec<u8>) {
 }
 
 /// A large photograph-like JPEG (smooth gradients plus noise, so it compresses like a photo).
+/// A photograph of noise: every pixel random, so it compresses as badly as film grain or foliage do (at
+/// quality 85 about 0.75 bytes a pixel).
+pub fn noise_jpeg(width: u16, height: u16, seed: u32, quality: u8) -> Vec<u8> {
+    let mut state = u64::from(seed).wrapping_mul(0x9E37_79B9_7F4A_7C15).max(1);
+    let mut data = vec![0u8; usize::from(width) * usize::from(height) * 3];
+    for chunk in data.chunks_mut(8) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let bytes = state.to_le_bytes();
+        chunk.copy_from_slice(&bytes[..chunk.len()]);
+    }
+    let mut out = Vec::new();
+    jpeg_encoder::Encoder::new(&mut out, quality)
+        .encode(&data, width, height, jpeg_encoder::ColorType::Rgb)
+        .unwrap();
+    out
+}
+
 pub fn large_jpeg(width: u16, height: u16, seed: u32) -> Vec<u8> {
     let mut state = seed.wrapping_mul(2_654_435_761).max(1);
     let (w, h) = (usize::from(width), usize::from(height));
@@ -458,4 +477,114 @@ pub fn free_port() -> u16 {
         .local_addr()
         .expect("bound address")
         .port()
+}
+
+/// The real `sizer` binary, started by a test on a port of its own; killed when dropped (a failed test
+/// leaves no server behind).
+pub struct Sizer {
+    pub child: std::process::Child,
+    pub port: u16,
+}
+
+impl Drop for Sizer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Sizer {
+    /// Starts `sizer serve` on `store` with `settings` (`SIZER_*` variables) and waits until it answers.
+    pub async fn start(store: &TestStore, settings: &[(&str, &str)]) -> Sizer {
+        let port = free_port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_sizer"))
+            .arg("serve")
+            .args(store.binary_flags())
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .envs(settings.iter().copied())
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("sizer starts");
+        let sizer = Sizer { child, port };
+        for _ in 0..200 {
+            if reqwest::get(sizer.url("/healthz")).await.is_ok() {
+                return sizer;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("sizer did not answer");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub async fn metric(&self, name: &str) -> u64 {
+        let text = reqwest::get(self.url("/metrics"))
+            .await
+            .expect("/metrics answers")
+            .text()
+            .await
+            .expect("/metrics body");
+        metric_in(&text, name)
+    }
+
+    /// Waits until `n` variant requests have reached the service: in flight now, or already answered.
+    pub async fn wait_for_requests(&self, n: u64) {
+        let mut seen = 0;
+        for _ in 0..300 {
+            // The scrape is in flight itself.
+            let in_flight = self.metric("sizer_requests_in_flight").await - 1;
+            let answered = self.metric("sizer_served_total{tier=\"computed\"}").await;
+            seen = in_flight + answered;
+            if seen >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("{seen} of {n} requests reached the service");
+    }
+
+    /// The process's peak resident memory so far (VmHWM), in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("/proc status of sizer");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc status")
+    }
+
+    pub fn terminate(&self) -> Instant {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("a pid");
+        // SAFETY: kill(2) with a pid this test spawned and has not reaped; no memory is involved.
+        let sent = unsafe { libc::kill(pid, libc::SIGTERM) };
+        assert_eq!(sent, 0, "SIGTERM sent");
+        Instant::now()
+    }
+
+    /// Kills the process; its exit status if it had already exited.
+    pub async fn exit_now(mut self) -> (Option<std::process::ExitStatus>, Instant) {
+        let status = self.child.try_wait().expect("wait");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        (status, Instant::now())
+    }
+
+    /// Waits for the exit, at most `within`; kills the process past it.
+    pub async fn exit(mut self, within: Duration) -> (Option<std::process::ExitStatus>, Instant) {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return (Some(status), Instant::now());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        (None, Instant::now())
+    }
 }
