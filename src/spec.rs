@@ -380,6 +380,16 @@ fn sizes(
         });
     }
     let side = |value: Option<u32>, option: OptionName| -> Result<Option<u32>, UrlError> {
+/// Whether `key` is one of the variants of the original `source`: a direct child of
+/// `<copy_prefix><source>/` (see [`VariantSpec::variant_key`]). Variant names never contain `/`, so
+/// `copy/a/b.jpg/w300_q80`, a variant of `a/b.jpg`, is not one of `a`'s although it shares the prefix.
+pub fn is_variant_of(copy_prefix: &str, source: &str, key: &str) -> bool {
+    key.strip_prefix(copy_prefix)
+        .and_then(|rest| rest.strip_prefix(source))
+        .and_then(|rest| rest.strip_prefix('/'))
+        .is_some_and(|name| !name.is_empty() && !name.contains('/'))
+}
+
         let Some(value) = value else { return Ok(None) };
         if !signed && !rules.allowed_sizes.is_empty() && !rules.allowed_sizes.contains(&value) {
             return Err(UrlError::NotAllowed {
