@@ -15,6 +15,7 @@ both_stores!(
     the_seeds_accident_does_no_recursive_work,
     deletion_removes_every_variant_and_the_memory_tier_forgets_them,
     removing_an_original_leaves_the_variants_of_the_originals_below_its_name,
+    an_overlong_sequencer_is_a_bad_event_not_a_crash,
     out_of_order_events_end_in_the_stores_present_state,
     an_sqs_batch_reports_only_the_failed_messages,
     an_undecodable_upload_is_acknowledged_not_retried_forever,
@@ -370,6 +371,30 @@ async fn removing_an_original_leaves_the_variants_of_the_originals_below_its_nam
         header(&app.get(&url).await, "sizer-tier"),
         Some("memory"),
         "and the memory tier keeps them too"
+    );
+    app.stop().await;
+}
+
+/// Two records for one key are ordered by sequencer; one of 70,000 characters used to panic the
+/// comparison (`format!` pads to at most 65,535): a 500 here, a failed batch on Lambda.
+async fn an_overlong_sequencer_is_a_bad_event_not_a_crash(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let key = store
+        .put_original("images/path.jpg", sample("path.jpg"))
+        .await;
+    let app = spawn_app(&store, events_config(&SEED)).await;
+    let mut document: Value =
+        serde_json::from_str(&s3_event("ObjectCreated:Put", &key, &bucket())).unwrap();
+    let record = document["Records"][0].clone();
+    document["Records"] = Value::from(vec![record.clone(), record]);
+    document["Records"][0]["s3"]["object"]["sequencer"] = Value::from("F".repeat(70_000));
+    document["Records"][1]["s3"]["object"]["sequencer"] = Value::from("0055AED6DCD90281E5");
+    let (status, message) = error_json(post(&app, Some(TOKEN), document.to_string()).await).await;
+    assert_eq!(status, 400, "{message}");
+    assert!(message.contains("sequencer"), "{message}");
+    assert!(
+        variants_of(&store, &key).await.is_empty(),
+        "nothing was made"
     );
     app.stop().await;
 }
