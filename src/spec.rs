@@ -41,6 +41,9 @@ pub struct VariantSpec {
     pub format: OutputFormat,
     /// Whether the format depended on the request's `Accept` (the response then varies on it).
     pub negotiated: bool,
+    /// When the URL stops being valid (`exp`, unix seconds): no response to it may be cached longer.
+    /// Changes nothing in the bytes, so it is not in the key.
+    pub expires: Option<u64>,
 }
 
 /// The configured limits every job runs under.
@@ -277,6 +280,7 @@ impl VariantSpec {
     pub fn variant_key(&self, copy_prefix: &str) -> String {
         let mut parts: Vec<String> = Vec::new();
         if let Some(w) = self.width {
+            expires: options.expires,
             parts.push(format!("w{w}"));
         }
         if let Some(h) = self.height {
