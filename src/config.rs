@@ -211,7 +211,8 @@ pub struct OutputConfig {
     /// Serve the first frame of animated GIFs and WebPs instead of the animation. Part of every variant
     /// key (`_still`).
     pub first_frame_only: bool,
-    /// `Cache-Control` of successful image responses.
+    /// `Cache-Control` of successful image responses. For a URL with `exp`, `http::headers` caps its
+    /// `max-age` and `s-maxage` at the seconds left and drops `immutable` and `stale-*`.
     pub cache_control: String,
     /// `Cache-Control` of error responses.
     pub error_cache_control: String,

@@ -30,7 +30,7 @@ use crate::options::{Options, UrlError, grammar};
 use crate::originals::{ReadFailure, read_reserved};
 use crate::pipeline::{self, Job, PipelineError};
 use crate::pool::{CpuPool, PoolError};
-use crate::spec::{JobLimits, SpecRules, VariantSpec};
+use crate::spec::{JobLimits, SpecRules, VariantSpec, is_variant_of};
 use crate::store::{ObjectInfo, PutOptions, Store, StoreError, Written};
 use crate::telemetry::Metrics;
 
@@ -468,12 +468,18 @@ impl Pregenerator {
         }
     }
 
-    /// Deletes every variant of `key` (they share one prefix), whatever made them.
+    /// Deletes every variant of `key`, whatever made them: the direct children of its variant prefix.
+    /// Deeper keys under that prefix are the variants of other originals (`copy/a/b.jpg/w300_q80` is one
+    /// of `a/b.jpg`'s, not of `a`'s) and stay.
     pub async fn remove_variants(&self, key: &str) -> Result<Outcome, PregenerateError> {
         let mut listing = self.store.list(&self.variant_prefix(key));
         let mut removed = 0;
         while let Some(object) = listing.next().await {
-            self.store.delete(&object?.key).await?;
+            let object = object?;
+            if !is_variant_of(&self.rules.copy_prefix, key, &object.key) {
+                continue;
+            }
+            self.store.delete(&object.key).await?;
             removed += 1;
         }
         Metrics::add_n(&self.metrics.variants_removed, removed as u64);

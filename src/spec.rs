@@ -41,6 +41,9 @@ pub struct VariantSpec {
     pub format: OutputFormat,
     /// Whether the format depended on the request's `Accept` (the response then varies on it).
     pub negotiated: bool,
+    /// When the URL stops being valid (`exp`, unix seconds): no response to it may be cached longer.
+    /// Changes nothing in the bytes, so it is not in the key.
+    pub expires: Option<u64>,
 }
 
 /// The configured limits every job runs under.
@@ -139,8 +142,20 @@ impl SpecRules {
     }
 }
 
-/// Longest key S3 accepts.
-const MAX_KEY_BYTES: usize = 1024;
+/// Longest key S3 accepts; a variant's key (copy prefix + original's key + `/` + variant name) must fit.
+const MAX_STORE_KEY_BYTES: usize = 1024;
+/// Room kept for `/` + the variant name after an original's key. The longest name
+/// [`VariantSpec::variant_key`] can make (`w4294967295_h4294967295_contain_gnorthwest_bgrrggbb_q100_p_icc_cr_still.auto-webp`)
+/// is 81 bytes; a unit test holds it under this.
+pub const VARIANT_NAME_ROOM: usize = 128;
+/// Longest path segment of a key: what a file name may be on common file systems (ext4, XFS, APFS,
+/// NTFS), beyond which the directory store fails with `ENAMETOOLONG`.
+pub const MAX_SEGMENT_BYTES: usize = 255;
+
+/// Longest key of an original: its variants' keys must still fit S3's 1024 bytes (891 with `copy/`).
+pub fn max_key_bytes(copy_prefix: &str) -> usize {
+    MAX_STORE_KEY_BYTES.saturating_sub(copy_prefix.len() + VARIANT_NAME_ROOM)
+}
 
 impl VariantSpec {
     /// Parses a raw (still percent-encoded) request path with no `Accept` and the current time.
@@ -265,6 +280,7 @@ impl VariantSpec {
             still: rules.still,
             format,
             negotiated,
+            expires: options.expires,
         })
     }
 
@@ -364,6 +380,16 @@ impl VariantSpec {
     }
 }
 
+/// Whether `key` is one of the variants of the original `source`: a direct child of
+/// `<copy_prefix><source>/` (see [`VariantSpec::variant_key`]). Variant names never contain `/`, so
+/// `copy/a/b.jpg/w300_q80`, a variant of `a/b.jpg`, is not one of `a`'s although it shares the prefix.
+pub fn is_variant_of(copy_prefix: &str, source: &str, key: &str) -> bool {
+    key.strip_prefix(copy_prefix)
+        .and_then(|rest| rest.strip_prefix(source))
+        .and_then(|rest| rest.strip_prefix('/'))
+        .is_some_and(|name| !name.is_empty() && !name.contains('/'))
+}
+
 /// The output box: `w`/`h` checked against the allow-list (unsigned URLs), multiplied by `dpr`, then
 /// checked against the maximum size and the output pixel cap.
 fn sizes(
@@ -448,9 +474,6 @@ pub fn check_key(key: String, rules: &SpecRules) -> Result<String, UrlError> {
     if key.is_empty() {
         return Err(UrlError::MissingKey);
     }
-    if key.len() > MAX_KEY_BYTES {
-        return Err(UrlError::BadKey("longer than 1024 bytes"));
-    }
     if key.chars().any(|c| c.is_control() || c == '\\') {
         return Err(UrlError::BadKey(
             "control characters and backslashes are not allowed",
@@ -463,6 +486,23 @@ pub fn check_key(key: String, rules: &SpecRules) -> Result<String, UrlError> {
         return Err(UrlError::BadKey(
             "empty, '.' and '..' path segments are not allowed",
         ));
+    }
+    // Refused before any store call: a longer key or segment fails there instead (S3's key limit for
+    // its variants, `ENAMETOOLONG` in a directory), as a 502.
+    let limit = max_key_bytes(&rules.copy_prefix);
+    if key.len() > limit {
+        return Err(UrlError::KeyTooLong {
+            what: "key",
+            bytes: key.len(),
+            limit,
+        });
+    }
+    if let Some(segment) = key.split('/').find(|s| s.len() > MAX_SEGMENT_BYTES) {
+        return Err(UrlError::KeyTooLong {
+            what: "key segment",
+            bytes: segment.len(),
+            limit: MAX_SEGMENT_BYTES,
+        });
     }
     // The loop guard: our own output is never an input. `copy` alone is refused too, since in a directory
     // store a file of that name would collide with the variant directory.

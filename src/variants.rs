@@ -237,9 +237,11 @@ impl Variants {
     pub fn forget_original(&self, source: &str) {
         self.inner.originals.forget(source);
         if let Some(memory) = &self.inner.memory {
-            let prefix = format!("{}{source}/", self.inner.copy_prefix);
+            let (copy_prefix, source) = (self.inner.copy_prefix.clone(), source.to_string());
             // Only fails when the cache was built without invalidation closures, which `new` enables.
-            let _ = memory.invalidate_entries_if(move |key, _| key.starts_with(&prefix));
+            let _ = memory.invalidate_entries_if(move |key, _| {
+                crate::spec::is_variant_of(&copy_prefix, &source, key)
+            });
         }
     }
 

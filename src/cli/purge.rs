@@ -1,5 +1,6 @@
-//! `sizer purge KEY`: deletes every variant of one original (they share the prefix
-//! `<copy_prefix><KEY>/`), whatever made them. The original stays. Running servers may still hold some
+//! `sizer purge KEY`: deletes every variant of one original (the direct children of
+//! `<copy_prefix><KEY>/`; deeper keys there belong to originals under `KEY/`), whatever made them. The
+//! original stays. Running servers may still hold some
 //! of them in memory until restarted; a storage event for the original makes them forget.
 
 use std::sync::Arc;

@@ -139,7 +139,7 @@ fn s3_record(record: &Value) -> Result<ObjectEvent, String> {
             .unwrap_or_default()
             .to_string(),
         key: form_decode(raw_key)?,
-        sequencer: s3["object"]["sequencer"].as_str().map(str::to_string),
+        sequencer: sequencer(&s3["object"]["sequencer"])?,
     })
 }
 
@@ -171,7 +171,7 @@ fn eventbridge(detail_type: &str, detail: &Value) -> Result<ObjectEvent, String>
             .unwrap_or_default()
             .to_string(),
         key: key.to_string(),
-        sequencer: detail["object"]["sequencer"].as_str().map(str::to_string),
+        sequencer: sequencer(&detail["object"]["sequencer"])?,
     })
 }
 
@@ -184,10 +184,33 @@ fn form_decode(raw: &str) -> Result<String, String> {
         .map_err(|_| format!("key {raw:?} is not UTF-8 once decoded"))
 }
 
-/// Whether sequencer `a` is later than `b`. S3's rule: left-pad the shorter with zeros, then compare.
+/// Longest `sequencer` accepted. S3's are 16 to 20 hex digits; a longer one is no S3 event, and the
+/// document carrying it is refused (400 over HTTP) rather than compared at any length.
+pub const MAX_SEQUENCER_CHARS: usize = 64;
+
+/// The event's `sequencer`, if any: bounded and plain hex digits, as S3 sends them.
+fn sequencer(value: &Value) -> Result<Option<String>, String> {
+    let Some(sequencer) = value.as_str() else {
+        return Ok(None);
+    };
+    if sequencer.len() > MAX_SEQUENCER_CHARS || !sequencer.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!(
+            "sequencer is not a hex string of at most {MAX_SEQUENCER_CHARS} digits ({} characters)",
+            sequencer.chars().count()
+        ));
+    }
+    Ok(Some(sequencer.to_string()))
+}
+
+/// Whether sequencer `a` is later than `b`. S3's rule: left-pad the shorter with zeros, then compare
+/// (hex digits, in either case). Compared in place, whatever the lengths: `format!`'s padding width
+/// panics past 65535.
 pub fn later(a: &str, b: &str) -> bool {
+    fn padded(s: &str, width: usize) -> impl Iterator<Item = u8> + '_ {
+        std::iter::repeat_n(b'0', width - s.len()).chain(s.bytes().map(|c| c.to_ascii_uppercase()))
+    }
     let width = a.len().max(b.len());
-    format!("{a:0>width$}").to_ascii_uppercase() > format!("{b:0>width$}").to_ascii_uppercase()
+    padded(a, width).gt(padded(b, width))
 }
 
 #[cfg(test)]

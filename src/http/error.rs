@@ -59,6 +59,7 @@ impl AppError {
                 UrlError::NoRoute => StatusCode::NOT_FOUND,
                 UrlError::SignatureRequired | UrlError::SignatureInvalid => StatusCode::FORBIDDEN,
                 UrlError::Expired(_) => StatusCode::GONE,
+                UrlError::KeyTooLong { .. } => StatusCode::URI_TOO_LONG,
                 _ => StatusCode::BAD_REQUEST,
             },
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -208,6 +209,12 @@ mod tests {
         assert_eq!(status_of(UrlError::SignatureRequired), 403);
         assert_eq!(status_of(UrlError::SignatureInvalid), 403);
         assert_eq!(status_of(UrlError::Expired(1)), 410);
+        let too_long = UrlError::KeyTooLong {
+            what: "key",
+            bytes: 892,
+            limit: 891,
+        };
+        assert_eq!(status_of(too_long), 414);
         assert_eq!(status_of(UrlError::OnlyPresets), 400);
         let too_big = PipelineError::OutputTooLarge {
             width: 1,

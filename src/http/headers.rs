@@ -1,5 +1,7 @@
 //! Response headers of a served variant, and conditional requests (`If-None-Match` → 304).
 
+use std::borrow::Cow;
+
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
@@ -25,6 +27,7 @@ pub fn respond(
     method: &Method,
     request: &HeaderMap,
     config: &Config,
+    now: u64,
 ) -> Response {
     let head = &served.head;
     let mut headers = HeaderMap::new();
@@ -52,7 +55,11 @@ pub fn respond(
     if let Ok(v) = HeaderValue::from_str(&timing) {
         headers.insert(HeaderName::from_static("server-timing"), v);
     }
-    if let Ok(v) = HeaderValue::from_str(&config.output.cache_control) {
+    if let Ok(v) = HeaderValue::from_str(&cache_control(
+        &config.output.cache_control,
+        spec.expires,
+        now,
+    )) {
         headers.insert(header::CACHE_CONTROL, v);
     }
     if let Some(etag) = head
@@ -115,6 +122,43 @@ pub fn respond(
     with_headers(StatusCode::OK, headers, body, served.tier)
 }
 
+/// The configured `Cache-Control`, bounded for a URL that expires at `expires` (unix seconds): no cache
+/// may keep the response past the URL's own life, so `max-age` and `s-maxage` are capped at the seconds
+/// left (`max-age` added if missing), and `immutable`, `stale-while-revalidate` and `stale-if-error`,
+/// which would have it served longer, are dropped.
+fn cache_control(configured: &str, expires: Option<u64>, now: u64) -> Cow<'_, str> {
+    let Some(expires) = expires else {
+        return Cow::Borrowed(configured);
+    };
+    let left = expires.saturating_sub(now);
+    let mut directives = Vec::new();
+    let mut has_max_age = false;
+    for directive in configured
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+    {
+        let (name, value) = directive
+            .split_once('=')
+            .map_or((directive, ""), |(n, v)| (n.trim(), v.trim()));
+        let name = name.to_ascii_lowercase();
+        match name.as_str() {
+            "immutable" | "stale-while-revalidate" | "stale-if-error" => {}
+            "max-age" | "s-maxage" => {
+                has_max_age |= name == "max-age";
+                // An unreadable age is taken as none at all.
+                let age = value.trim_matches('"').parse::<u64>().unwrap_or(0);
+                directives.push(format!("{name}={}", age.min(left)));
+            }
+            _ => directives.push(directive.to_string()),
+        }
+    }
+    if !has_max_age {
+        directives.push(format!("max-age={left}"));
+    }
+    Cow::Owned(directives.join(", "))
+}
+
 /// The response, with the tier in its extensions for the log line and the latency histogram.
 fn with_headers(status: StatusCode, headers: HeaderMap, body: Body, tier: Tier) -> Response {
     let mut response = Response::new(body);
@@ -144,6 +188,30 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::IF_NONE_MATCH, HeaderValue::from_str(value).unwrap());
         h
+    }
+
+    #[test]
+    fn an_expiring_url_is_cached_no_longer_than_it_lives() {
+        let year = "public, max-age=31536000, immutable";
+        assert_eq!(cache_control(year, None, 1000), year);
+        assert_eq!(cache_control(year, Some(1600), 1000), "public, max-age=600");
+        assert_eq!(cache_control(year, Some(1000), 1000), "public, max-age=0");
+        assert_eq!(
+            cache_control(
+                "public, max-age=60, s-maxage=86400, stale-while-revalidate=30",
+                Some(1600),
+                1000
+            ),
+            "public, max-age=60, s-maxage=600"
+        );
+        assert_eq!(
+            cache_control("public, Immutable", Some(1600), 1000),
+            "public, max-age=600"
+        );
+        assert_eq!(
+            cache_control("no-store", Some(1600), 1000),
+            "no-store, max-age=600"
+        );
     }
 
     #[test]

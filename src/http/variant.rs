@@ -47,5 +47,6 @@ pub async fn serve(
         &method,
         &request_headers,
         &state.config,
+        context.now,
     ))
 }

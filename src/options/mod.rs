@@ -157,6 +157,14 @@ pub enum UrlError {
     MissingKey,
     #[error("invalid key: {0}")]
     BadKey(&'static str),
+    #[error(
+        "{what} is {bytes} bytes long, above the limit of {limit} bytes (UTF-8, once percent-decoded)"
+    )]
+    KeyTooLong {
+        what: &'static str,
+        bytes: usize,
+        limit: usize,
+    },
     #[error("'{0}' is under the variant prefix '{1}' and cannot be used as an original")]
     UnderCopyPrefix(String, String),
     #[error("'{0}' is outside the source prefixes ({1})")]

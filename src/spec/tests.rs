@@ -427,3 +427,73 @@ fn other_paths_are_not_image_urls() {
     assert_eq!(parse("/"), Err(UrlError::NoRoute));
     assert_eq!(parse("/-/w/600/a.jpg"), Err(UrlError::NoRoute));
 }
+
+#[test]
+fn the_longest_variant_name_fits_the_room_kept_for_it() {
+    let longest = VariantSpec {
+        source: "a".into(),
+        width: Some(u32::MAX),
+        height: Some(u32::MAX),
+        fit: Fit::Contain,
+        gravity: Gravity::NorthWest,
+        background: Some(Rgb([255, 255, 255])),
+        quality: 100,
+        png: PngMode::Palette,
+        keep_profile: true,
+        keep_credits: true,
+        still: true,
+        format: OutputFormat::Negotiated {
+            format: Format::WebP,
+            animated: None,
+        },
+        negotiated: true,
+        expires: None,
+    };
+    let name = longest.variant_key("copy/")["copy/a".len()..].to_string();
+    assert!(
+        name.len() < VARIANT_NAME_ROOM,
+        "{name}: {} bytes",
+        name.len()
+    );
+    for format in [Format::Avif, Format::Jpeg] {
+        let spec = VariantSpec {
+            format: OutputFormat::Fixed(format),
+            ..longest.clone()
+        };
+        assert!(spec.variant_key("copy/").len() - "copy/a".len() < VARIANT_NAME_ROOM);
+    }
+}
+
+#[test]
+fn keys_are_bounded_so_every_variant_key_fits_the_store() {
+    assert_eq!(max_key_bytes("copy/"), 891);
+    let at_limit = format!(
+        "{}{}.jpg",
+        format!("{}/", "a".repeat(200)).repeat(4),
+        "b".repeat(83)
+    );
+    assert_eq!(at_limit.len(), 891);
+    assert_eq!(
+        parse(&format!("/w/300/{at_limit}")).unwrap().source,
+        at_limit
+    );
+    assert!(parse(&format!("/w/300/q/100/f/auto/{at_limit}")).is_ok());
+    assert_eq!(
+        parse(&format!("/w/300/{at_limit}x")),
+        Err(UrlError::KeyTooLong {
+            what: "key",
+            bytes: 892,
+            limit: 891
+        })
+    );
+    let segment = "s".repeat(256);
+    assert_eq!(
+        parse(&format!("/w/300/a/{segment}/b.jpg")),
+        Err(UrlError::KeyTooLong {
+            what: "key segment",
+            bytes: 256,
+            limit: 255
+        })
+    );
+    assert!(parse(&format!("/w/300/a/{}/b.jpg", &segment[1..])).is_ok());
+}

@@ -3,6 +3,12 @@
 //! never sees a partial variant. A directory has no object metadata: variants are not marked as sizer's
 //! output here, and the copy prefix alone keeps them from being read as originals. Hidden files (names
 //! starting with `.`, such as the temporary files of writes in progress) are not listed.
+//!
+//! Symbolic links are followed only while they stay inside the root: a key whose path resolves outside
+//! it (a link to `/etc/passwd`, a linked directory elsewhere) is not found, never read, written or
+//! listed. The check resolves the path and then opens the resolved one, so a link swapped in between by
+//! someone who can write into the root is not guarded against: the root is trusted not to change under
+//! us that way.
 
 use std::collections::VecDeque;
 use std::path::{Component, Path, PathBuf};
@@ -54,6 +60,43 @@ impl FsStore {
         }
         Ok(self.root.join(relative))
     }
+
+    /// `path` with every symbolic link resolved, if that is still below the root; a link that leads out
+    /// of it is as absent as a missing file (and logged), so no key reads or writes outside the root.
+    /// Links that stay inside the root work.
+    async fn confined(&self, key: &str, path: &Path) -> Result<PathBuf, StoreError> {
+        let resolved = tokio::fs::canonicalize(path)
+            .await
+            .map_err(|e| io_error(key, e))?;
+        if !resolved.starts_with(&self.root) {
+            tracing::warn!(
+                key,
+                target = %resolved.display(),
+                root = %self.root.display(),
+                "symbolic link out of the store root refused"
+            );
+            return Err(StoreError::NotFound);
+        }
+        Ok(resolved)
+    }
+
+    /// The directory a write of `key` goes into: created if need be, from an existing ancestor that is
+    /// (links resolved) below the root, so a linked directory cannot carry writes out of it.
+    async fn confined_dir(&self, key: &str, dir: &Path) -> Result<PathBuf, StoreError> {
+        let mut existing = dir;
+        while !tokio::fs::try_exists(existing).await.unwrap_or(false) {
+            match existing.parent() {
+                Some(parent) if parent.starts_with(&self.root) => existing = parent,
+                _ => break,
+            }
+        }
+        let outside = |_| StoreError::Failed(format!("key {key:?} leads out of the store root"));
+        self.confined(key, existing).await.map_err(outside)?;
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| io_error(key, e))?;
+        self.confined(key, dir).await.map_err(outside)
+    }
 }
 
 /// Size and modification time stand in for an ETag: they change whenever the file is replaced.
@@ -76,6 +119,7 @@ fn io_error(key: &str, e: std::io::Error) -> StoreError {
 impl Store for FsStore {
     async fn get(&self, key: &str) -> Result<StoredObject, StoreError> {
         let path = self.path_of(key)?;
+        let path = self.confined(key, &path).await?;
         let file = tokio::fs::File::open(&path)
             .await
             .map_err(|e| io_error(key, e))?;
@@ -98,6 +142,7 @@ impl Store for FsStore {
 
     async fn head(&self, key: &str) -> Result<ObjectInfo, StoreError> {
         let path = self.path_of(key)?;
+        let path = self.confined(key, &path).await?;
         let meta = tokio::fs::metadata(&path)
             .await
             .map_err(|e| io_error(key, e))?;
@@ -124,9 +169,8 @@ impl Store for FsStore {
         let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
             return Err(StoreError::Failed(format!("key {key:?} has no file name")));
         };
-        tokio::fs::create_dir_all(dir)
-            .await
-            .map_err(|e| io_error(key, e))?;
+        let dir = self.confined_dir(key, dir).await?;
+        let path = dir.join(name);
         let unique = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
@@ -180,7 +224,16 @@ impl Store for FsStore {
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         let path = self.path_of(key)?;
-        match tokio::fs::remove_file(&path).await {
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            return Ok(());
+        };
+        // The file itself may be a link (removing it removes the link), but not the way to it.
+        let dir = match self.confined(key, dir).await {
+            Ok(dir) => dir,
+            Err(StoreError::NotFound) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        match tokio::fs::remove_file(dir.join(name)).await {
             Ok(()) => {}
             Err(e) => match io_error(key, e) {
                 StoreError::NotFound => return Ok(()),
@@ -226,6 +279,7 @@ struct Walk {
 struct Entry {
     name: String,
     is_dir: bool,
+    is_link: bool,
 }
 
 impl Walk {
@@ -262,6 +316,16 @@ impl Walk {
             if !key.starts_with(&self.prefix) {
                 continue;
             }
+            // Directories on the way are never links (not followed above); a linked file is an object
+            // only if it stays inside the root, as `get` has it.
+            if entry.is_link {
+                let inside = tokio::fs::canonicalize(self.root.join(&key))
+                    .await
+                    .is_ok_and(|target| target.starts_with(&self.root));
+                if !inside {
+                    continue;
+                }
+            }
             match tokio::fs::metadata(self.root.join(&key)).await {
                 Ok(meta) if meta.is_file() => {
                     return Some(Ok(ObjectInfo {
@@ -293,8 +357,12 @@ async fn read_sorted(dir: PathBuf) -> std::io::Result<VecDeque<Entry>> {
             if name.starts_with('.') {
                 continue;
             }
-            let is_dir = entry.file_type()?.is_dir();
-            entries.push(Entry { name, is_dir });
+            let file_type = entry.file_type()?;
+            entries.push(Entry {
+                name,
+                is_dir: file_type.is_dir(),
+                is_link: file_type.is_symlink(),
+            });
         }
         entries.sort_by_cached_key(|e| {
             let mut k = e.name.clone();

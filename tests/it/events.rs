@@ -14,6 +14,8 @@ both_stores!(
     duplicate_events_do_no_duplicate_work,
     the_seeds_accident_does_no_recursive_work,
     deletion_removes_every_variant_and_the_memory_tier_forgets_them,
+    removing_an_original_leaves_the_variants_of_the_originals_below_its_name,
+    an_overlong_sequencer_is_a_bad_event_not_a_crash,
     out_of_order_events_end_in_the_stores_present_state,
     an_sqs_batch_reports_only_the_failed_messages,
     an_undecodable_upload_is_acknowledged_not_retried_forever,
@@ -319,6 +321,81 @@ async fn deletion_removes_every_variant_and_the_memory_tier_forgets_them(backend
     assert_eq!(app.metric("sizer_variants_removed_total").await, 4);
     // Not served from memory any more: the original is gone, so 404.
     assert_eq!(error_json(app.get(&url).await).await.0, 404);
+    app.stop().await;
+}
+
+/// `copy/dir/x.jpg/w300_q80` starts with `dir`'s variant prefix `copy/dir/` but is a variant of
+/// `dir/x.jpg`: removing `dir` takes `dir`'s own variants only, in the store and in memory.
+async fn removing_an_original_leaves_the_variants_of_the_originals_below_its_name(
+    backend: Backend,
+) {
+    let store = TestStore::new(backend).await;
+    let nested = store.put_original("dir/x.jpg", sample("path.jpg")).await;
+    let dir = store.key("dir");
+    let app = spawn_app(&store, events_config(&SEED)).await;
+    post_ok(&app, s3_event("ObjectCreated:Put", &nested, &bucket())).await;
+    assert_eq!(variants_of(&store, &nested).await.len(), 3);
+    let url = format!("/w/300/{nested}");
+    assert_eq!(app.get(&url).await.status(), StatusCode::OK);
+    assert_eq!(header(&app.get(&url).await, "sizer-tier"), Some("memory"));
+    // `dir` has variants of its own. A directory cannot hold a file `dir` beside `dir/x.jpg`, so there
+    // its variant is written directly; on S3 the original is real, pre-generated, then deleted.
+    let own = format!("copy/{dir}/w300_q80");
+    match backend {
+        Backend::S3 => {
+            store.put_original("dir", sample("grey.jpg")).await;
+            post_ok(&app, s3_event("ObjectCreated:Put", &dir, &bucket())).await;
+            wait_for_object(&store, &own).await;
+            store.probe.inner.delete(&dir).await.unwrap();
+        }
+        Backend::Fs => {
+            let variant = sizer::store::PutOptions::variant("image/jpeg", None);
+            let body = bytes::Bytes::from_static(b"a variant of dir");
+            store.probe.inner.put(&own, body, variant).await.unwrap();
+        }
+    }
+
+    let summary = post_ok(&app, s3_event("ObjectRemoved:Delete", &dir, &bucket())).await;
+    assert_eq!(summary["removed"], 1, "{summary}");
+    let left = variants_of(&store, &dir).await;
+    assert!(
+        left.iter().all(|v| v.starts_with("x.jpg/")),
+        "dir's own variants are gone: {left:?}"
+    );
+    assert_eq!(
+        variants_of(&store, &nested).await,
+        ["w300_q80", "w600_q80", "w900_q80"],
+        "dir/x.jpg keeps its variants"
+    );
+    assert_eq!(
+        header(&app.get(&url).await, "sizer-tier"),
+        Some("memory"),
+        "and the memory tier keeps them too"
+    );
+    app.stop().await;
+}
+
+/// Two records for one key are ordered by sequencer; one of 70,000 characters used to panic the
+/// comparison (`format!` pads to at most 65,535): a 500 here, a failed batch on Lambda.
+async fn an_overlong_sequencer_is_a_bad_event_not_a_crash(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let key = store
+        .put_original("images/path.jpg", sample("path.jpg"))
+        .await;
+    let app = spawn_app(&store, events_config(&SEED)).await;
+    let mut document: Value =
+        serde_json::from_str(&s3_event("ObjectCreated:Put", &key, &bucket())).unwrap();
+    let record = document["Records"][0].clone();
+    document["Records"] = Value::from(vec![record.clone(), record]);
+    document["Records"][0]["s3"]["object"]["sequencer"] = Value::from("F".repeat(70_000));
+    document["Records"][1]["s3"]["object"]["sequencer"] = Value::from("0055AED6DCD90281E5");
+    let (status, message) = error_json(post(&app, Some(TOKEN), document.to_string()).await).await;
+    assert_eq!(status, 400, "{message}");
+    assert!(message.contains("sequencer"), "{message}");
+    assert!(
+        variants_of(&store, &key).await.is_empty(),
+        "nothing was made"
+    );
     app.stop().await;
 }
 

@@ -31,6 +31,7 @@ async fn signed_app(
 both_stores!(
     required_signatures_refuse_everything_unsigned_or_forged_before_the_store,
     presets_only_binds_unsigned_urls_and_signed_urls_skip_the_allow_list,
+    an_expiring_url_is_never_cached_past_its_expiry,
 );
 
 async fn required_signatures_refuse_everything_unsigned_or_forged_before_the_store(
@@ -110,6 +111,40 @@ async fn presets_only_binds_unsigned_urls_and_signed_urls_skip_the_allow_list(ba
             .await
             .0,
         400
+    );
+    app.stop().await;
+}
+
+/// The default `Cache-Control` keeps an image a year and `immutable`: for a URL with `exp`, a cache
+/// would go on serving it long after the URL stopped being valid. Bounded by the seconds left, on
+/// every tier.
+async fn an_expiring_url_is_never_cached_past_its_expiry(backend: Backend) {
+    let (_store, key, app) = signed_app(backend, true, false).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let expiring = sign(KEY, &format!("/exp/{}/w/300/{key}", now + 600));
+    for tier in ["computed", "memory"] {
+        let res = app.get(&expiring).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(header(&res, "sizer-tier"), Some(tier));
+        let cache_control = header(&res, "cache-control")
+            .unwrap_or_default()
+            .to_string();
+        assert!(!cache_control.contains("immutable"), "{cache_control}");
+        let max_age: u64 = cache_control
+            .split(", ")
+            .find_map(|d| d.strip_prefix("max-age="))
+            .and_then(|age| age.parse().ok())
+            .unwrap_or_else(|| panic!("a max-age: {cache_control}"));
+        assert!((590..=600).contains(&max_age), "{cache_control}");
+    }
+    let lasting = app.get(&sign(KEY, &format!("/w/300/{key}"))).await;
+    assert_eq!(
+        header(&lasting, "cache-control"),
+        Some("public, max-age=31536000, immutable"),
+        "without exp, the configured value"
     );
     app.stop().await;
 }

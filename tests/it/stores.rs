@@ -179,3 +179,60 @@ async fn variants_carry_the_output_mark_where_the_store_keeps_metadata(backend: 
         Backend::Fs => assert!(!info.marked && info.source_etag.is_none()),
     }
 }
+
+/// A link inside the root to a file outside it would serve that file's bytes (resized, when it is an
+/// image), and a linked directory would carry reads and writes out: neither is followed. A link that
+/// stays inside the root works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_directory_store_never_follows_links_out_of_its_root() {
+    use std::os::unix::fs::symlink;
+    let store = TestStore::new(Backend::Fs).await;
+    let root = store.root().expect("a directory store").to_path_buf();
+    let original = store
+        .put_original("images/real.jpg", sample("path.jpg"))
+        .await;
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.png"), sample("camera.png")).unwrap();
+    let ns = root.join(&store.namespace);
+    symlink(outside.path().join("secret.png"), ns.join("images/out.png")).unwrap();
+    symlink(outside.path(), ns.join("elsewhere")).unwrap();
+    symlink(root.join(&original), ns.join("images/alias.jpg")).unwrap();
+    // The variants of this namespace would be written through a link to another directory outside.
+    let variants_outside = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.join("copy")).unwrap();
+    symlink(
+        variants_outside.path(),
+        root.join("copy").join(&store.namespace),
+    )
+    .unwrap();
+    let app = spawn_app(&store, test_config()).await;
+
+    for name in ["images/out.png", "elsewhere/secret.png"] {
+        let (status, message) =
+            error_json(app.get(&format!("/w/300/{}", store.key(name))).await).await;
+        assert_eq!(status, 404, "{name}: {message}");
+    }
+    let listed: Vec<String> = store
+        .probe
+        .list(&format!("{}/", store.namespace))
+        .map_ok(|o| o.key)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed,
+        [store.key("images/alias.jpg"), original.clone()],
+        "links out are not listed either"
+    );
+    for key in [&original, &store.key("images/alias.jpg")] {
+        let res = app.get(&format!("/w/300/{key}")).await;
+        assert_eq!(res.status(), 200, "{key}");
+        assert_eq!(decoded_size(&res.bytes().await.unwrap()).0, 300);
+    }
+    app.stop().await;
+    assert_eq!(
+        std::fs::read_dir(variants_outside.path()).unwrap().count(),
+        0,
+        "no variant written outside the root"
+    );
+}

@@ -140,3 +140,23 @@ fn sequencers_compare_after_left_padding() {
     assert!(!later("F", "10"));
     assert!(later("0a", "09"), "case-insensitive hex");
 }
+
+#[test]
+fn sequencers_of_any_length_compare_without_panicking() {
+    let long = "F".repeat(70_000);
+    assert!(later(&long, "F"));
+    assert!(!later("F", &long));
+    assert!(!later(&long, &long));
+}
+
+#[test]
+fn an_overlong_or_non_hex_sequencer_refuses_the_document() {
+    let mut doc = fixture("s3-put.json");
+    doc["Records"][0]["s3"]["object"]["sequencer"] = Value::from("0".repeat(70_000));
+    let error = parse(&doc).unwrap_err();
+    assert!(error.contains("sequencer"), "{error}");
+    doc["Records"][0]["s3"]["object"]["sequencer"] = Value::from("00-55");
+    assert!(parse(&doc).is_err());
+    doc["Records"][0]["s3"]["object"]["sequencer"] = Value::from("0".repeat(MAX_SEQUENCER_CHARS));
+    assert!(parse(&doc).is_ok());
+}

@@ -100,6 +100,11 @@ impl TestStore {
         }
     }
 
+    /// The directory of a directory store.
+    pub fn root(&self) -> Option<&std::path::Path> {
+        self._dir.as_ref().map(|dir| dir.path())
+    }
+
     /// The key of an original in this test's namespace.
     pub fn key(&self, name: &str) -> String {
         format!("{}/{name}", self.namespace)
