@@ -16,7 +16,7 @@
 //!   reservations given back: by Little's law the budget frees `total / hold` bytes a second, `hold` being
 //!   the byte-weighted mean time a reservation is held, so a job with `ahead` bytes queued before it and
 //!   `short` bytes missing waits about `(ahead + short) × hold / total`, and runs about its size times the
-//!   mean seconds per reserved byte;
+//!   mean seconds per reserved byte (stretched by half again, for safety);
 //! - or, having waited, it reaches the last moment from which it could still finish in time.
 //!
 //! One reservation larger than the whole budget can never be granted ([`BudgetError::TooLarge`], 413).
@@ -35,6 +35,9 @@ use crate::histogram::Histogram;
 const UNIT: u64 = 64 * 1024;
 /// Weight of the newest reservation in the learned hold times.
 const ALPHA: f64 = 0.2;
+/// The expected run time is stretched by this before a job is refused for lack of time, so that one
+/// admitted late still finishes: run times vary with the image and with what else the cores do.
+const RUN_MARGIN: f64 = 1.5;
 /// How often a waiting job looks again at whether it can still finish in time.
 const RECHECK: Duration = Duration::from_millis(100);
 
@@ -218,7 +221,8 @@ impl Shared {
         let short = (ahead + u64::from(units)).saturating_sub(free);
         let total = f64::from(self.total_units);
         let wait = short as f64 * learned.hold() / total;
-        (wait, learned.run_time((u64::from(units) * UNIT) as f64))
+        let run = learned.run_time((u64::from(units) * UNIT) as f64) * RUN_MARGIN;
+        (wait, run)
     }
 }
 

@@ -42,6 +42,9 @@ pub struct TelemetryConfig {
     /// How `sizer serve` writes its logs: `text` (one readable line per event) or `json` (one JSON object
     /// per line, for log pipelines). `RUST_LOG` sets the level either way.
     pub log_format: LogFormat,
+    /// When set, `/metrics` answers only requests with `Authorization: Bearer <this>` (401 without one,
+    /// 403 with another); empty (the default): public, for a port only the network's scrapers reach.
+    pub metrics_token: String,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -199,6 +202,10 @@ pub struct OutputConfig {
     /// The formats `f/auto` may choose, best first, when the client accepts them (`avif`, `webp`);
     /// otherwise the original's format is kept.
     pub auto_formats: Vec<String>,
+    /// The shared secret a CDN sends in `Sizer-Cdn-Secret` (an origin custom header) to have its
+    /// normalised `Sizer-Accept` token honoured. Empty (the default): `Sizer-Accept` is ignored, since
+    /// any client could send one, and a cache keyed on `Accept` alone would store its answer for all.
+    pub accept_token_secret: String,
     /// PNG output: `lossless`, or `palette` (at most 256 colours: exact up to that, quantised above;
     /// about a third of the bytes of a photo). Part of every variant key.
     pub png: PngMode,
@@ -340,6 +347,7 @@ impl Default for OutputConfig {
             quality: 80,
             auto_format: false,
             auto_formats: vec!["avif".into(), "webp".into()],
+            accept_token_secret: String::new(),
             png: PngMode::Lossless,
             keep_profile: false,
             keep_copyright: false,

@@ -28,17 +28,7 @@ pub async fn receive(
     if expected.is_empty() {
         return Err(UrlError::NoRoute.into());
     }
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .ok_or(AppError::TokenMissing)?;
-    if !bool::from(presented.trim().as_bytes().ct_eq(expected)) {
-        return Err(AppError::TokenWrong);
-    }
+    check_bearer(&headers, expected)?;
     // A sender trickling its body cannot hold the request (and its connection) past the timeout.
     let timeout = state.config.body_read_timeout();
     let bytes = tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY_BYTES))
@@ -57,4 +47,21 @@ pub async fn receive(
 
 fn millis(duration: std::time::Duration) -> u64 {
     duration.as_millis().try_into().unwrap_or(u64::MAX)
+}
+
+/// Checks that `headers` carry `Authorization: Bearer <expected>` (compared in constant time): for
+/// `POST /events` and, with `telemetry.metrics_token`, `/metrics`.
+pub(super) fn check_bearer(headers: &HeaderMap, expected: &[u8]) -> Result<(), AppError> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .ok_or(AppError::TokenMissing)?;
+    if !bool::from(presented.trim().as_bytes().ct_eq(expected)) {
+        return Err(AppError::TokenWrong);
+    }
+    Ok(())
 }

@@ -162,11 +162,20 @@ async fn healthz() -> impl IntoResponse {
     axum::Json(serde_json::json!({ "status": "ok" }))
 }
 
-async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    (
+/// `/metrics`: public unless `telemetry.metrics_token` is set, then for that bearer token only.
+async fn metrics(
+    State(state): State<Arc<AppState>>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, error::AppError> {
+    let token = state.config.telemetry.metrics_token.as_bytes();
+    if !token.is_empty() {
+        events::check_bearer(&headers, token)?;
+    }
+    Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.variants.render_metrics().await,
     )
+        .into_response())
 }
 
 /// Errors get the configured short (or no) caching, whichever handler produced them.

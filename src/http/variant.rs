@@ -30,7 +30,13 @@ pub async fn serve(
     };
     let context = RequestContext {
         accept: header(axum::http::header::ACCEPT.as_str()),
-        accept_token: header(accept::TOKEN_HEADER),
+        // Only from the CDN, which proves itself with the shared secret; anyone else's token is ignored.
+        accept_token: header(accept::TOKEN_HEADER).filter(|_| {
+            accept::token_trusted(
+                &state.config.output.accept_token_secret,
+                header(accept::SECRET_HEADER),
+            )
+        }),
         ..RequestContext::at(std::time::SystemTime::now())
     };
     let spec = VariantSpec::from_request(uri.path(), &context, &state.rules)?;
@@ -41,12 +47,20 @@ pub async fn serve(
     let served = tokio::time::timeout(timeout, state.variants.get(&spec))
         .await
         .map_err(|_| AppError::Timeout(timeout.as_millis().try_into().unwrap_or(u64::MAX)))??;
-    Ok(headers::respond(
+    let mut response = headers::respond(
         served,
         &spec,
         &method,
         &request_headers,
         &state.config,
         context.now,
-    ))
+    );
+    // A format chosen from the CDN's token varies on that header too.
+    if spec.negotiated && context.accept_token.is_some() {
+        response.headers_mut().insert(
+            axum::http::header::VARY,
+            axum::http::HeaderValue::from_static("Accept, Sizer-Accept"),
+        );
+    }
+    Ok(response)
 }

@@ -14,6 +14,17 @@ use crate::pipeline::{Format, animation_fallback, can_animate};
 /// `avif`, `webp` or `none`.
 pub const TOKEN_HEADER: &str = "sizer-accept";
 
+/// The header carrying `output.accept_token_secret`: a token in [`TOKEN_HEADER`] is honoured only with it.
+pub const SECRET_HEADER: &str = "sizer-cdn-secret";
+
+/// Whether a request's `presented` secret is the configured one (compared in constant time); never
+/// when none is configured.
+pub fn token_trusted(configured: &str, presented: Option<&str>) -> bool {
+    use subtle::ConstantTimeEq;
+    !configured.is_empty()
+        && presented.is_some_and(|p| bool::from(p.trim().as_bytes().ct_eq(configured.as_bytes())))
+}
+
 /// How much of `Accept` is read. Real browsers send under 200 bytes.
 pub const MAX_ACCEPT_BYTES: usize = 1024;
 

@@ -85,7 +85,10 @@ fn the_readme_shows_the_function_as_it_is() {
 
 async fn the_edge_token_gets_what_the_accept_header_gets(backend: Backend) {
     let store = TestStore::new(backend).await;
-    let app = spawn_app(&store, test_config()).await;
+    let mut config = test_config();
+    // The origin custom header CloudFront adds (README, "Behind CloudFront").
+    config.output.accept_token_secret = "from-cloudfront".into();
+    let app = spawn_app(&store, config).await;
     let still = store
         .put_original("images/path.jpg", sample("path.jpg"))
         .await;
@@ -109,6 +112,7 @@ async fn the_edge_token_gets_what_the_accept_header_gets(backend: Backend) {
                 .client
                 .get(&url)
                 .header("sizer-accept", &token)
+                .header("sizer-cdn-secret", "from-cloudfront")
                 .send()
                 .await
                 .unwrap();

@@ -684,6 +684,21 @@ fn metadata(cases: &mut Vec<Case>) {
 }
 
 fn bombs(cases: &mut Vec<Case>) {
+    // A scan bomb: each scan of a progressive JPEG costs a pass over the whole image, and libjpeg sets no
+    // limit on their number. Its last scan repeated: 110 scans are refused from the container, before
+    // decoding; 90 are under the cap, so they are decoded, and libjpeg's warning for the repeated
+    // refinement (treated as an error here) makes it a 422.
+    let progressive = jpeg(256, 256, true);
+    cases.push(case(
+        "progressive JPEG repeating its last scan to 110 scans",
+        repeated_last_scan(&progressive, 110),
+        Refused(413),
+    ));
+    cases.push(case(
+        "progressive JPEG repeating its last scan to 90 scans",
+        repeated_last_scan(&progressive, 90),
+        Refused(422),
+    ));
     // PNG declaring 100000x100000 in a 100-byte file.
     cases.push(case(
         "PNG declaring 100000x100000",
@@ -1071,6 +1086,25 @@ fn with_segments(jpeg: &[u8], marker: u8, payload: &[u8], times: usize) -> Vec<u
         out.extend_from_slice(payload);
     }
     out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+/// `jpeg` (progressive) with its last scan repeated until it has `scans` in all.
+fn repeated_last_scan(jpeg: &[u8], scans: usize) -> Vec<u8> {
+    let sos = |b: &[u8]| b.windows(2).filter(|w| w == &[0xFF, 0xDA]).count();
+    let last = jpeg
+        .windows(2)
+        .rposition(|w| w == [0xFF, 0xDA])
+        .expect("a scan");
+    let eoi = jpeg.len() - 2;
+    assert_eq!(&jpeg[eoi..], &[0xFF, 0xD9]);
+    let have = sos(jpeg);
+    let mut out = jpeg[..eoi].to_vec();
+    for _ in have..scans {
+        out.extend_from_slice(&jpeg[last..eoi]);
+    }
+    out.extend_from_slice(&[0xFF, 0xD9]);
+    assert_eq!(sos(&out), scans);
     out
 }
 

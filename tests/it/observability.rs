@@ -448,3 +448,40 @@ async fn text_logs_carry_the_request_id_too() {
         "text, not JSON"
     );
 }
+
+/// With `telemetry.metrics_token`, `/metrics` is for the scraper holding it: 401 without a token, 403
+/// with another, the page with it. (No store is involved.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_can_be_kept_to_the_scraper_holding_a_token() {
+    let store = TestStore::new(Backend::Fs).await;
+    let mut config = test_config();
+    config.telemetry.metrics_token = "scrape-me-4f9a1c".into();
+    let app = spawn_app(&store, config).await;
+    let url = format!("{}/metrics", app.base);
+    let without = app.client.get(&url).send().await.unwrap();
+    assert_eq!(without.status(), 401);
+    assert_eq!(header(&without, "www-authenticate"), Some("Bearer"));
+    let wrong = app
+        .client
+        .get(&url)
+        .bearer_auth("other")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 403);
+    let right = app
+        .client
+        .get(&url)
+        .bearer_auth("scrape-me-4f9a1c")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), 200);
+    assert!(
+        right
+            .text()
+            .await
+            .unwrap()
+            .contains("sizer_memory_budget_bytes")
+    );
+}

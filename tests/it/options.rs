@@ -13,6 +13,7 @@ both_stores!(
     dpr_and_the_plain_width_share_one_stored_variant,
     quality_and_format_change_the_bytes_and_the_key,
     auto_format_follows_accept_and_varies_on_it,
+    the_cdn_token_is_honoured_only_with_the_cdn_secret,
     small_originals_are_not_upscaled_and_the_response_says_so,
     presets_expand_and_refuse_contradiction,
     alpha_flattens_onto_the_background_for_jpeg,
@@ -38,6 +39,28 @@ fn rgba(bytes: &[u8]) -> image::RgbaImage {
     image::load_from_memory(bytes)
         .expect("a decodable image")
         .into_rgba8()
+}
+
+/// The CDN's token is honoured only with the configured secret, and the answer then varies on it too.
+async fn the_cdn_token_is_honoured_only_with_the_cdn_secret(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let key = store.put_original("photo.jpg", sample("path.jpg")).await;
+    let mut config = test_config();
+    config.output.accept_token_secret = "cdn-secret-123".into();
+    let app = spawn_app(&store, config).await;
+    let url = format!("/w/200/f/auto/{key}");
+    for (secret, expect, vary) in [
+        (Some("cdn-secret-123"), "image/webp", "Accept, Sizer-Accept"),
+        (Some("wrong"), "image/avif", "Accept"),
+        (None, "image/avif", "Accept"),
+    ] {
+        let mut headers = vec![("accept", CHROME), ("sizer-accept", "webp")];
+        headers.extend(secret.map(|s| ("sizer-cdn-secret", s)));
+        let res = app.get_with(&url, &headers).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(header(&res, "content-type"), Some(expect), "{secret:?}");
+        assert_eq!(header(&res, "vary"), Some(vary), "{secret:?}");
+    }
 }
 
 async fn setup(
@@ -235,11 +258,20 @@ async fn auto_format_follows_accept_and_varies_on_it(backend: Backend) {
         assert_eq!(header(&head, "vary"), Some("Accept"));
         assert_eq!(header(&head, "content-type"), Some(mime));
     }
-    // A CDN's normalised token wins over Accept.
+    // A client's own token is ignored: without the CDN's secret (none is configured here), Chrome's
+    // Accept decides, so no client can choose what a cache keyed on Accept stores for everyone.
     let res = app
-        .get_with(&url, &[("accept", CHROME), ("sizer-accept", "webp")])
+        .get_with(
+            &url,
+            &[
+                ("accept", CHROME),
+                ("sizer-accept", "webp"),
+                ("sizer-cdn-secret", ""),
+            ],
+        )
         .await;
-    assert_eq!(header(&res, "content-type"), Some("image/webp"));
+    assert_eq!(header(&res, "content-type"), Some("image/avif"));
+    assert_eq!(header(&res, "vary"), Some("Accept"));
     // No f/: the original's format, and no Vary.
     let plain = get(CHROME, format!("/w/200/{key}")).await.unwrap();
     assert_eq!(header(&plain, "content-type"), Some("image/jpeg"));
