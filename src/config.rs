@@ -100,6 +100,10 @@ pub struct ServerConfig {
     pub keep_alive_timeout_ms: u64,
     /// A request body (only `POST /events` has one) must arrive whole within this; 408 otherwise.
     pub body_read_timeout_ms: u64,
+    /// A response write that makes no progress for this long (the client reads nothing, or too little
+    /// for the socket to take more) closes the connection: a slow reader cannot hold a slot, or the
+    /// response it is not reading, for ever.
+    pub write_timeout_ms: u64,
     /// Most client connections open at once. Past it, new connections wait in the kernel's accept queue
     /// until one closes. Each connection is a file descriptor: keep `ulimit -n` above it.
     pub max_connections: usize,
@@ -283,6 +287,7 @@ impl Default for ServerConfig {
             shutdown_grace_ms: 30_000,
             header_read_timeout_ms: 10_000,
             keep_alive_timeout_ms: 75_000,
+            write_timeout_ms: 30_000,
             body_read_timeout_ms: 10_000,
             max_connections: 512,
             demo_page: true,
@@ -573,6 +578,10 @@ impl Config {
 
     pub fn keep_alive_timeout(&self) -> Duration {
         Duration::from_millis(self.server.keep_alive_timeout_ms)
+    }
+
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_millis(self.server.write_timeout_ms)
     }
 
     pub fn body_read_timeout(&self) -> Duration {

@@ -1,7 +1,8 @@
 //! Connections: sizer's own accept loop (instead of `axum::serve`) for what that one does not offer. A cap
 //! on open connections; timers for slow clients (a request head must arrive within
 //! `server.header_read_timeout_ms` of its first byte, an idle keep-alive connection closes after
-//! `server.keep_alive_timeout_ms`); and the drain: on the stop signal the listener closes at once (new
+//! `server.keep_alive_timeout_ms`, a response write that makes no progress for
+//! `server.write_timeout_ms` closes the connection); and the drain: on the stop signal the listener closes at once (new
 //! connections are refused), idle connections close, busy ones finish their request and then close, all
 //! within the grace.
 //!
@@ -35,6 +36,8 @@ pub struct ConnectionLimits {
     pub max_connections: usize,
     pub header_read_timeout: Duration,
     pub keep_alive_timeout: Duration,
+    /// How long a write may make no progress before the connection is closed.
+    pub write_timeout: Duration,
 }
 
 impl ConnectionLimits {
@@ -43,6 +46,7 @@ impl ConnectionLimits {
             max_connections: config.server.max_connections,
             header_read_timeout: config.header_read_timeout(),
             keep_alive_timeout: config.keep_alive_timeout(),
+            write_timeout: config.write_timeout(),
         }
     }
 }
@@ -166,6 +170,8 @@ async fn serve_connection(
     let io = TokioIo::new(Tracked {
         inner: stream,
         clock: Arc::clone(&clock),
+        write_timeout: limits.write_timeout,
+        stalled: None,
     });
     let mut builder = http1::Builder::new();
     builder
@@ -229,10 +235,36 @@ impl HeadClock {
     }
 }
 
-/// The socket, noting the first byte read after the head timer is armed.
+/// The socket, noting the first byte read after the head timer is armed, and failing a write that has
+/// made no progress for `write_timeout` (a client that does not read its response).
 struct Tracked {
     inner: TcpStream,
     clock: Arc<HeadClock>,
+    write_timeout: Duration,
+    /// Running while writes are pending without progress.
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Tracked {
+    /// `polled`, a write's outcome, with the stall timer kept: started by the first pending write,
+    /// cleared by any progress, and an error once it runs out.
+    fn timed<T>(&mut self, cx: &mut Context<'_>, polled: Poll<std::io::Result<T>>) -> Poll<std::io::Result<T>> {
+        if polled.is_ready() {
+            self.stalled = None;
+            return polled;
+        }
+        let timeout = self.write_timeout;
+        let timer = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client read nothing of its response for server.write_timeout_ms",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 impl AsyncRead for Tracked {
@@ -256,7 +288,8 @@ impl tokio::io::AsyncWrite for Tracked {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.timed(cx, polled)
     }
 
     fn poll_write_vectored(
@@ -264,7 +297,8 @@ impl tokio::io::AsyncWrite for Tracked {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.timed(cx, polled)
     }
 
     fn is_write_vectored(&self) -> bool {

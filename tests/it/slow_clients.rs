@@ -2,7 +2,8 @@
 //! `server.header_read_timeout_ms` after the connection opened, however many bytes keep coming; it never
 //! keeps a normal client from its image; connections above `server.max_connections` wait for a slot
 //! without taking the server down; idle keep-alive connections live `server.keep_alive_timeout_ms`; a
-//! trickled body gets a 408.
+//! trickled body gets a 408; a client that reads its response a byte now and then is cut off
+//! `server.write_timeout_ms` after the server's writes stopped making progress.
 
 use std::time::{Duration, Instant};
 
@@ -295,5 +296,88 @@ async fn a_trickled_event_body_gets_408_and_the_connection_closes() {
             .is_some(),
         "the connection is closed after the 408"
     );
+    app.stop().await;
+}
+
+/// Four clients that read their 12 MB response one byte every 50 ms, holding every slot of a server
+/// capped at four connections: once the server's writes have made no progress for
+/// `server.write_timeout_ms` (1 s here) their connections are closed, and a new client gets `/healthz`.
+/// Without the write timeout they held the server for as long as they cared to read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_readers_are_cut_off_when_the_writes_stall() {
+    const CAP: usize = 4;
+    let store = TestStore::new(Backend::Fs).await;
+    let noise: Vec<u8> = {
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        (0..2000 * 2000 * 3)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect()
+    };
+    let mut png = Vec::new();
+    image::RgbImage::from_raw(2000, 2000, noise)
+        .expect("pixels")
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let key = store.put_original("noise.png", png.into()).await;
+    let mut config = test_config();
+    config.server.max_connections = CAP;
+    config.server.write_timeout_ms = 1_000;
+    let app = spawn_app(&store, config).await;
+    let addr = addr_of(&app);
+    // Made once before the slow readers come, so that their wait is all in the writes.
+    let made = app.get(&format!("/w/2000/{key}")).await;
+    assert_eq!(made.status(), 200);
+    assert!(made.bytes().await.unwrap().len() > 8 << 20);
+
+    let readers: Vec<_> = (0..CAP)
+        .map(|_| {
+            let (addr, key) = (addr.clone(), key.clone());
+            tokio::spawn(async move {
+                let socket = tokio::net::TcpSocket::new_v4().unwrap();
+                socket.set_recv_buffer_size(4096).unwrap();
+                let mut stream = socket.connect(addr.parse().unwrap()).await.unwrap();
+                stream
+                    .write_all(format!("GET /w/2000/{key} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+                    .await
+                    .unwrap();
+                let (mut read, mut byte) = (0usize, [0u8; 1]);
+                let started = Instant::now();
+                // A byte every 50 ms until the server hangs up (or 20 s, the test's patience).
+                while started.elapsed() < Duration::from_secs(20) {
+                    match stream.read(&mut byte).await {
+                        Ok(0) | Err(_) => return (read, Some(started.elapsed())),
+                        Ok(_) => read += 1,
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                (read, None)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let asked = Instant::now();
+    let mut healthz = TcpStream::connect(&addr).await.expect("connect");
+    healthz
+        .write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let (status, _, _) = tokio::time::timeout(Duration::from_secs(8), read_response(&mut healthz))
+        .await
+        .expect("a slot freed once the slow readers' writes stalled")
+        .expect("a whole response");
+    assert_eq!(status, 200);
+    let waited = asked.elapsed();
+    for reader in readers {
+        let (read, cut) = reader.await.unwrap();
+        let cut = cut.expect("the server closed the slow reader's connection");
+        assert!(read < 8 << 20, "{read} bytes read before the cut");
+        assert!(cut < Duration::from_secs(10), "cut after {cut:?}");
+    }
+    eprintln!("slow readers: /healthz answered {waited:?} after it was asked");
     app.stop().await;
 }
