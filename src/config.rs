@@ -180,6 +180,14 @@ pub struct LimitsConfig {
     pub max_output_pixels: u64,
     /// Largest `dpr` a URL may give (at most one decimal).
     pub max_dpr: f64,
+    /// If not empty, the only `q` values unsigned URLs may give (presets and signed URLs are free), e.g.
+    /// `[60, 80]`: with `widths.allowed`, what bounds the variants an unsigned client can make the
+    /// server compute and store.
+    pub allowed_qualities: Vec<u8>,
+    /// If not empty, the only `dpr` values unsigned URLs may give, e.g. `[1, 1.5, 2, 3]`.
+    pub allowed_dprs: Vec<f64>,
+    /// If not empty, the only `bg` colours unsigned URLs may give, six hex digits, e.g. `["ffffff"]`.
+    pub allowed_backgrounds: Vec<String>,
     /// Memory that in-flight image work may hold at once, in bytes: every job reserves what it will
     /// allocate (compressed original, decoder buffers, pixels, resize, canvas and encoder buffers, its
     /// output) before holding any of it. Work beyond it waits in turn (FIFO) for as long as its deadline
@@ -337,6 +345,9 @@ impl Default for LimitsConfig {
             max_source_pixels: 100_000_000,
             max_output_pixels: 25_000_000,
             max_dpr: 3.0,
+            allowed_qualities: Vec::new(),
+            allowed_dprs: Vec::new(),
+            allowed_backgrounds: Vec::new(),
             memory_budget_bytes: 512 << 20,
             memory_queue: 256,
             memory_wait_ms: 0,

@@ -96,6 +96,10 @@ pub struct SpecRules {
     pub copy_prefix: String,
     pub source_prefixes: Vec<String>,
     pub allowed_sizes: Vec<u32>,
+    /// What unsigned URLs may give for `q`, `dpr` and `bg` (empty: anything).
+    pub allowed_qualities: Vec<u8>,
+    pub allowed_dprs: Vec<Dpr>,
+    pub allowed_backgrounds: Vec<Rgb>,
     pub max_size: u32,
     pub max_dpr: Dpr,
     pub max_output_pixels: u64,
@@ -119,6 +123,31 @@ impl SpecRules {
             copy_prefix: config.keys.copy_prefix.clone(),
             source_prefixes: config.keys.source_prefixes.clone(),
             allowed_sizes: config.widths.allowed.clone(),
+            allowed_qualities: config.limits.allowed_qualities.clone(),
+            allowed_dprs: config
+                .limits
+                .allowed_dprs
+                .iter()
+                .map(|&d| {
+                    let tenths = (d * 10.0).round();
+                    if (tenths - d * 10.0).abs() > 1e-6 || !(10.0..=99.0).contains(&tenths) {
+                        return Err(format!(
+                            "limits.allowed_dprs: {d} is not 1 to 9.9 with at most one decimal"
+                        ));
+                    }
+                    Ok(Dpr(tenths as u16))
+                })
+                .collect::<Result<_, _>>()?,
+            allowed_backgrounds: config
+                .limits
+                .allowed_backgrounds
+                .iter()
+                .map(|hex| {
+                    Rgb::from_hex(hex).ok_or_else(|| {
+                        format!("limits.allowed_backgrounds: {hex:?} is not six hex digits")
+                    })
+                })
+                .collect::<Result<_, _>>()?,
             max_size: config.widths.max,
             max_dpr: Dpr((config.limits.max_dpr * 10.0).round().clamp(10.0, 99.0) as u16),
             max_output_pixels: config.limits.max_output_pixels,
@@ -241,6 +270,9 @@ impl VariantSpec {
         request: &RequestContext<'_>,
         rules: &SpecRules,
     ) -> Result<VariantSpec, UrlError> {
+        if !signed {
+            check_allowed(&options, rules)?;
+        }
         let options = rules.presets.expand(options)?;
         let (width, height) = sizes(&options, signed, rules)?;
         let both = width.is_some() && height.is_some();
@@ -266,13 +298,26 @@ impl VariantSpec {
             OutputFormat::Fixed(Format::Png | Format::Gif) => rules.quality,
             _ => options.quality.unwrap_or(rules.quality),
         };
+        // The background pads `contain` and flattens alpha for formats without it: with neither (another
+        // fit, and an output format known to keep alpha), it changes no byte, and has no key part.
+        let full_alpha = |f: Format| matches!(f, Format::Png | Format::WebP | Format::Avif);
+        let keeps_alpha = match format {
+            OutputFormat::Fixed(f) => full_alpha(f),
+            OutputFormat::Negotiated { format, animated } => {
+                full_alpha(format) && animated.is_none_or(full_alpha)
+            }
+            OutputFormat::Original => false,
+        };
+        let background = options
+            .background
+            .filter(|_| fit == Fit::Contain || !keeps_alpha);
         Ok(VariantSpec {
             source: key,
             width,
             height,
             fit,
             gravity,
-            background: options.background,
+            background,
             quality,
             png: rules.png,
             keep_profile: rules.keep_profile,
@@ -408,16 +453,7 @@ fn sizes(
     let side = |value: Option<u32>, option: OptionName| -> Result<Option<u32>, UrlError> {
         let Some(value) = value else { return Ok(None) };
         if !signed && !rules.allowed_sizes.is_empty() && !rules.allowed_sizes.contains(&value) {
-            return Err(UrlError::NotAllowed {
-                option: option.as_str(),
-                value,
-                allowed: rules
-                    .allowed_sizes
-                    .iter()
-                    .map(u32::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            });
+            return Err(not_allowed(option.as_str(), value, &rules.allowed_sizes));
         }
         let scaled = dpr.apply(value);
         if scaled > u64::from(rules.max_size) {
@@ -448,6 +484,58 @@ fn sizes(
         }
     }
     Ok((width, height))
+}
+
+/// A value an unsigned URL may not give, with the ones it may.
+fn not_allowed<T: std::fmt::Display>(option: &'static str, value: T, allowed: &[T]) -> UrlError {
+    UrlError::NotAllowed {
+        option,
+        value: value.to_string(),
+        allowed: allowed
+            .iter()
+            .map(T::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
+/// The allow-lists of `q`, `dpr` and `bg` (`limits.allowed_*`), for what an unsigned URL gives itself
+/// (a preset's values are the configuration's own).
+fn check_allowed(options: &Options, rules: &SpecRules) -> Result<(), UrlError> {
+    fn check<T: PartialEq + Copy + std::fmt::Display>(
+        option: &'static str,
+        value: Option<T>,
+        allowed: &[T],
+    ) -> Result<(), UrlError> {
+        match value {
+            Some(v) if !allowed.is_empty() && !allowed.contains(&v) => {
+                Err(not_allowed(option, v, allowed))
+            }
+            _ => Ok(()),
+        }
+    }
+    check("q", options.quality, &rules.allowed_qualities)?;
+    check("dpr", options.dpr, &rules.allowed_dprs)?;
+    check(
+        "bg",
+        options.background.map(HexRgb),
+        &rules
+            .allowed_backgrounds
+            .iter()
+            .copied()
+            .map(HexRgb)
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// A colour shown as its six hex digits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct HexRgb(Rgb);
+
+impl std::fmt::Display for HexRgb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.hex())
+    }
 }
 
 fn negotiate(request: &RequestContext<'_>, rules: &SpecRules) -> OutputFormat {

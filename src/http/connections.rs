@@ -248,7 +248,11 @@ struct Tracked {
 impl Tracked {
     /// `polled`, a write's outcome, with the stall timer kept: started by the first pending write,
     /// cleared by any progress, and an error once it runs out.
-    fn timed<T>(&mut self, cx: &mut Context<'_>, polled: Poll<std::io::Result<T>>) -> Poll<std::io::Result<T>> {
+    fn timed<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<std::io::Result<T>>,
+    ) -> Poll<std::io::Result<T>> {
         if polled.is_ready() {
             self.stalled = None;
             return polled;

@@ -127,7 +127,7 @@ pub enum UrlError {
     #[error("option '{option}': {value} is not allowed; allowed: {allowed}")]
     NotAllowed {
         option: &'static str,
-        value: u32,
+        value: String,
         allowed: String,
     },
     #[error("the signature segment s/... must come first in the path")]

@@ -96,8 +96,8 @@ fn urls_for_the_same_bytes_share_one_key() {
 #[test]
 fn options_that_change_bytes_change_the_key() {
     assert_eq!(
-        key("/fit/cover/g/smart/w/300/h/200/bg/ffffff/q/60/f/webp/a.jpg"),
-        "copy/a.jpg/w300_h200_cover_gsmart_bgffffff_q60.webp"
+        key("/fit/cover/g/smart/w/300/h/200/bg/ffffff/q/60/f/jpeg/a.jpg"),
+        "copy/a.jpg/w300_h200_cover_gsmart_bgffffff_q60.jpg"
     );
     assert_eq!(key("/h/200/a.jpg"), "copy/a.jpg/h200_q80");
     assert_eq!(
@@ -208,7 +208,7 @@ fn the_allow_list_bounds_both_sides_of_unsigned_urls() {
         VariantSpec::parse("/w/601/a.jpg", &r),
         Err(UrlError::NotAllowed {
             option: "w",
-            value: 601,
+            value: "601".into(),
             allowed: "300, 600, 900".into()
         })
     );
@@ -216,6 +216,77 @@ fn the_allow_list_bounds_both_sides_of_unsigned_urls() {
         VariantSpec::parse("/w/300/h/301/a.jpg", &r),
         Err(UrlError::NotAllowed { option: "h", .. })
     ));
+}
+
+#[test]
+fn the_allow_lists_bound_quality_dpr_and_background_of_unsigned_urls() {
+    let mut config = Config::default();
+    config.limits.allowed_qualities = vec![60, 80];
+    config.limits.allowed_dprs = vec![1.0, 1.5, 2.0];
+    config.limits.allowed_backgrounds = vec!["FFFFFF".into()];
+    use crate::options::presets::PresetValue;
+    config.presets.insert(
+        "soft".into(),
+        [
+            ("w".to_string(), PresetValue::Int(300)),
+            ("q".to_string(), PresetValue::Int(35)),
+            ("bg".to_string(), PresetValue::Text("000000".into())),
+        ]
+        .into(),
+    );
+    let r = SpecRules::from_config(&config).unwrap();
+    for ok in [
+        "/w/300/q/60/a.jpg",
+        "/w/300/dpr/1.5/a.jpg",
+        "/w/300/h/300/fit/contain/bg/ffffff/a.jpg",
+        // A preset's values are the configuration's own.
+        "/p/soft/a.jpg",
+    ] {
+        assert!(VariantSpec::parse(ok, &r).is_ok(), "{ok}");
+    }
+    assert_eq!(
+        VariantSpec::parse("/w/300/q/61/a.jpg", &r),
+        Err(UrlError::NotAllowed {
+            option: "q",
+            value: "61".into(),
+            allowed: "60, 80".into()
+        })
+    );
+    assert!(matches!(
+        VariantSpec::parse("/w/300/dpr/2.5/a.jpg", &r),
+        Err(UrlError::NotAllowed { option: "dpr", .. })
+    ));
+    assert!(matches!(
+        VariantSpec::parse("/w/300/h/300/fit/contain/bg/fffffe/a.jpg", &r),
+        Err(UrlError::NotAllowed { option: "bg", .. })
+    ));
+    let mut bad = Config::default();
+    bad.limits.allowed_dprs = vec![1.25];
+    assert!(SpecRules::from_config(&bad).is_err());
+}
+
+#[test]
+fn a_background_that_changes_no_byte_has_no_key_part() {
+    let key = |path: &str| parse(path).unwrap().variant_key("copy/");
+    // Alpha kept and no padding: the colour is never used.
+    assert_eq!(
+        key("/w/300/f/png/bg/ff0000/a.png"),
+        key("/w/300/f/png/a.png")
+    );
+    assert_eq!(
+        key("/w/300/f/webp/bg/ff0000/a.png"),
+        key("/w/300/f/webp/a.png")
+    );
+    // Padding, or alpha flattened (JPEG), or a format not known yet (the original's): it is.
+    assert_ne!(
+        key("/w/300/h/300/fit/contain/f/png/bg/ff0000/a.png"),
+        key("/w/300/h/300/fit/contain/f/png/a.png")
+    );
+    assert_ne!(
+        key("/w/300/f/jpeg/bg/ff0000/a.png"),
+        key("/w/300/f/jpeg/a.png")
+    );
+    assert_ne!(key("/w/300/bg/ff0000/a.png"), key("/w/300/a.png"));
 }
 
 #[test]

@@ -14,6 +14,7 @@ both_stores!(
     quality_and_format_change_the_bytes_and_the_key,
     auto_format_follows_accept_and_varies_on_it,
     the_cdn_token_is_honoured_only_with_the_cdn_secret,
+    unsigned_urls_cannot_fill_the_bucket,
     small_originals_are_not_upscaled_and_the_response_says_so,
     presets_expand_and_refuse_contradiction,
     alpha_flattens_onto_the_background_for_jpeg,
@@ -61,6 +62,46 @@ async fn the_cdn_token_is_honoured_only_with_the_cdn_secret(backend: Backend) {
         assert_eq!(header(&res, "content-type"), Some(expect), "{secret:?}");
         assert_eq!(header(&res, "vary"), Some(vary), "{secret:?}");
     }
+}
+
+/// With every free knob bounded (`widths.allowed`, `limits.allowed_qualities`, `allowed_dprs`,
+/// `allowed_backgrounds`), thirty unsigned URLs that each asked for a new variant before make at most
+/// what the lists allow: the rest are 400s naming the option, and a background that changes no byte
+/// shares the plain variant's key.
+async fn unsigned_urls_cannot_fill_the_bucket(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let key = store.put_original("photo.jpg", sample("path.jpg")).await;
+    let mut config = test_config();
+    config.widths.allowed = vec![64];
+    config.limits.allowed_qualities = vec![80];
+    config.limits.allowed_dprs = vec![1.0, 2.0];
+    config.limits.allowed_backgrounds = vec!["ffffff".into()];
+    let app = spawn_app(&store, config).await;
+    let mut paths: Vec<String> = (1..=10).map(|q| format!("/w/64/q/{q}/{key}")).collect();
+    paths.extend((11..=19).map(|d| format!("/w/64/dpr/{}.{}/{key}", d / 10, d % 10)));
+    paths.extend((0..9).map(|i| format!("/w/64/f/webp/bg/{i:06x}/{key}")));
+    paths.push(format!("/w/64/f/webp/bg/ffffff/{key}"));
+    paths.push(format!("/w/64/f/webp/{key}"));
+    assert_eq!(paths.len(), 30);
+    let mut served = 0;
+    for path in &paths {
+        let res = app.get(path).await;
+        match res.status() {
+            StatusCode::OK => served += 1,
+            StatusCode::BAD_REQUEST => {
+                let (_, message) = error_json(res).await;
+                assert!(message.contains("is not allowed"), "{path}: {message}");
+            }
+            other => panic!("{path}: {other}"),
+        }
+    }
+    assert_eq!(served, 2, "the white background and the plain WebP");
+    app.stop().await;
+    assert_eq!(
+        store.probe.total_puts(),
+        1,
+        "one variant: bg/ffffff changes no byte of a WebP without padding"
+    );
 }
 
 async fn setup(

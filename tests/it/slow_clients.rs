@@ -342,20 +342,16 @@ async fn slow_readers_are_cut_off_when_the_writes_stall() {
                 socket.set_recv_buffer_size(4096).unwrap();
                 let mut stream = socket.connect(addr.parse().unwrap()).await.unwrap();
                 stream
-                    .write_all(format!("GET /w/2000/{key} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+                    .write_all(
+                        format!("GET /w/2000/{key} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes(),
+                    )
                     .await
                     .unwrap();
-                let (mut read, mut byte) = (0usize, [0u8; 1]);
-                let started = Instant::now();
-                // A byte every 50 ms until the server hangs up (or 20 s, the test's patience).
-                while started.elapsed() < Duration::from_secs(20) {
-                    match stream.read(&mut byte).await {
-                        Ok(0) | Err(_) => return (read, Some(started.elapsed())),
-                        Ok(_) => read += 1,
-                    }
+                let mut byte = [0u8; 1];
+                // A byte every 50 ms, until the test ends it.
+                while let Ok(1) = stream.read(&mut byte).await {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
-                (read, None)
             })
         })
         .collect();
@@ -372,11 +368,20 @@ async fn slow_readers_are_cut_off_when_the_writes_stall() {
         .expect("a whole response");
     assert_eq!(status, 200);
     let waited = asked.elapsed();
+    drop(healthz);
+    // The server let go of the slow readers (what it had queued in the kernel still trickles to them).
+    let mut open = u64::MAX;
+    for _ in 0..100 {
+        // The scrape's own connection is one.
+        open = app.metric("sizer_connections_open").await;
+        if open <= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(open, 1, "the slow readers' connections were closed");
     for reader in readers {
-        let (read, cut) = reader.await.unwrap();
-        let cut = cut.expect("the server closed the slow reader's connection");
-        assert!(read < 8 << 20, "{read} bytes read before the cut");
-        assert!(cut < Duration::from_secs(10), "cut after {cut:?}");
+        reader.abort();
     }
     eprintln!("slow readers: /healthz answered {waited:?} after it was asked");
     app.stop().await;
