@@ -178,6 +178,9 @@ pub struct LimitsConfig {
     /// Largest output, in pixels: checked on the URL when it gives both sides, else after reading the
     /// original's header, before decoding. 400 above.
     pub max_output_pixels: u64,
+    /// Largest AVIF output, in pixels. An AVIF encode costs far more CPU than the others and cannot be
+    /// interrupted: above this, a negotiated AVIF (`f/auto`) is written as WebP, a fixed `f/avif` is 400.
+    pub max_avif_pixels: u64,
     /// Largest `dpr` a URL may give (at most one decimal).
     pub max_dpr: f64,
     /// If not empty, the only `q` values unsigned URLs may give (presets and signed URLs are free), e.g.
@@ -344,6 +347,7 @@ impl Default for LimitsConfig {
             max_source_bytes: 50 << 20,
             max_source_pixels: 100_000_000,
             max_output_pixels: 25_000_000,
+            max_avif_pixels: 4_194_304,
             max_dpr: 3.0,
             allowed_qualities: Vec::new(),
             allowed_dprs: Vec::new(),

@@ -52,6 +52,7 @@ pub struct JobLimits {
     pub allow_upscale: bool,
     pub max_pixels: u64,
     pub max_output_pixels: u64,
+    pub max_avif_pixels: u64,
     pub max_frames: u32,
     pub max_animation_pixels: u64,
 }
@@ -62,6 +63,7 @@ impl JobLimits {
             allow_upscale: config.widths.allow_upscale,
             max_pixels: config.limits.max_source_pixels,
             max_output_pixels: config.limits.max_output_pixels,
+            max_avif_pixels: config.limits.max_avif_pixels,
             max_frames: config.limits.max_frames,
             max_animation_pixels: config.limits.max_animation_pixels,
         }
@@ -389,6 +391,7 @@ impl VariantSpec {
             keep_credits: self.keep_credits,
             max_pixels: limits.max_pixels,
             max_output_pixels: limits.max_output_pixels,
+            max_avif_pixels: limits.max_avif_pixels,
             animation: crate::pipeline::animation::Limits {
                 animate: !self.still,
                 max_frames: limits.max_frames,

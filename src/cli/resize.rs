@@ -90,6 +90,7 @@ pub fn run(args: ResizeArgs) -> Result<(), String> {
         keep_credits: args.keep_copyright,
         max_pixels: limits.max_source_pixels,
         max_output_pixels: limits.max_output_pixels,
+        max_avif_pixels: limits.max_avif_pixels,
         animation: pipeline::animation::Limits {
             animate: !args.first_frame,
             max_frames: limits.max_frames,

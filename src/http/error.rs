@@ -94,7 +94,9 @@ impl AppError {
                     | PipelineError::TooManyScans { .. }
                     | PipelineError::AnimationTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                     // The URL asked for too large an output: the client's to change.
-                    PipelineError::OutputTooLarge { .. } => StatusCode::BAD_REQUEST,
+                    PipelineError::OutputTooLarge { .. } | PipelineError::AvifTooLarge { .. } => {
+                        StatusCode::BAD_REQUEST
+                    }
                     PipelineError::Unsupported | PipelineError::UnsupportedVariant(_) => {
                         StatusCode::UNSUPPORTED_MEDIA_TYPE
                     }

@@ -108,6 +108,9 @@ pub struct Job {
     pub max_pixels: u64,
     /// Largest output accepted, in pixels.
     pub max_output_pixels: u64,
+    /// Largest AVIF output, in pixels: AVIF costs far more CPU a pixel than the other encoders, and an
+    /// encode cannot be interrupted once started (see [`bounded_format`]).
+    pub max_avif_pixels: u64,
     /// Whether an animated original stays animated, and its caps.
     pub animation: animation::Limits,
     /// Give up between steps once past this instant.
@@ -130,6 +133,7 @@ impl Job {
             keep_credits: false,
             max_pixels: 100_000_000,
             max_output_pixels: 100_000_000,
+            max_avif_pixels: 100_000_000,
             animation: animation::Limits::default(),
             deadline: None,
         }
@@ -241,6 +245,16 @@ pub enum PipelineError {
     },
     #[error("the output would be {width}x{height} = {pixels} pixels, above the limit of {limit}")]
     OutputTooLarge {
+        width: u32,
+        height: u32,
+        pixels: u64,
+        limit: u64,
+    },
+    #[error(
+        "an AVIF output of {width}x{height} = {pixels} pixels is above the limit of {limit} \
+         (limits.max_avif_pixels); ask for a smaller size or another format"
+    )]
+    AvifTooLarge {
         width: u32,
         height: u32,
         pixels: u64,
@@ -528,7 +542,7 @@ fn render(
     let info = &original.info;
     let started = Instant::now();
     check(job.deadline)?;
-    let format = original.output_format(job);
+    let format = bounded_format(original.output_format(job), job, planned)?;
     let region = decoded_region(decoded, info, planned);
     let mut image = finish_frame(decoded, region, original, planned, job, format)?;
     check(job.deadline)?;
@@ -561,6 +575,31 @@ fn render(
             encode: resized_at.elapsed(),
         },
     })
+}
+
+/// `format`, unless it is AVIF and the output has more than `job.max_avif_pixels` pixels: a rav1e encode
+/// cannot be interrupted, so one that would outlast any deadline (a 4096x4096 AVIF takes tens of
+/// seconds) is not started. A negotiated AVIF is written in the negotiation's fallback (WebP, which
+/// every client granted AVIF takes), under the same variant key, as an animation is; a fixed `f/avif`
+/// is refused.
+fn bounded_format(format: Format, job: &Job, planned: &Planned) -> Result<Format, PipelineError> {
+    let (width, height) = planned.plan.output();
+    let pixels = u64::from(width) * u64::from(height);
+    if format != Format::Avif || pixels <= job.max_avif_pixels {
+        return Ok(format);
+    }
+    match job.format {
+        OutputFormat::Negotiated {
+            animated: Some(fallback),
+            ..
+        } => Ok(fallback),
+        _ => Err(PipelineError::AvifTooLarge {
+            width,
+            height,
+            pixels,
+            limit: job.max_avif_pixels,
+        }),
+    }
 }
 
 /// Where `planned`'s region lies in `decoded` (the original decoded at some scale), placed by saliency

@@ -434,6 +434,36 @@ async fn the_output_pixel_cap_applies_after_reading_the_header() {
     app.stop().await;
 }
 
+/// An AVIF encode cannot be interrupted, so its size is bounded before it starts
+/// (`limits.max_avif_pixels`): above it, `f/avif` is a 400 naming the limit, and `f/auto` gives the
+/// client WebP (which every client granted AVIF takes) under the same key; below it, AVIF as asked.
+#[tokio::test]
+async fn avif_outputs_above_their_pixel_cap_are_webp_when_negotiated_and_400_when_asked_for() {
+    let store = TestStore::new(Backend::Fs).await;
+    let key = store.put_original("path.jpg", sample("path.jpg")).await;
+    let mut config = test_config();
+    // 2560x1600 at 200 wide is 200x125 = 25,000 pixels; at 100 wide, 6,250.
+    config.limits.max_avif_pixels = 10_000;
+    let app = spawn_app(&store, config).await;
+    let (status, message) = error_json(app.get(&format!("/w/200/f/avif/{key}")).await).await;
+    assert_eq!(status, 400);
+    assert!(message.contains("max_avif_pixels"), "{message}");
+    let negotiated = app
+        .get_with(&format!("/w/200/f/auto/{key}"), &[("accept", CHROME)])
+        .await;
+    assert_eq!(negotiated.status(), StatusCode::OK);
+    assert_eq!(header(&negotiated, "content-type"), Some("image/webp"));
+    let small = app
+        .get_with(&format!("/w/100/f/auto/{key}"), &[("accept", CHROME)])
+        .await;
+    assert_eq!(header(&small, "content-type"), Some("image/avif"));
+    assert_eq!(
+        app.get(&format!("/w/100/f/avif/{key}")).await.status(),
+        StatusCode::OK
+    );
+    app.stop().await;
+}
+
 async fn smart_gravity_keeps_the_interesting_part(backend: Backend) {
     // A flat grey 800x200 picture with a textured red patch near its right edge.
     let img = image::RgbImage::from_fn(800, 200, |x, y| {
