@@ -341,6 +341,9 @@ impl Default for WidthsConfig {
     }
 }
 
+/// The shortest bearer token or shared secret accepted.
+pub const MIN_SECRET_CHARS: usize = 16;
+
 impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
@@ -514,6 +517,55 @@ impl Config {
         if self.limits.max_frames == 0 {
             return invalid("limits.max_frames must be at least 1".into());
         }
+        if let Some(q) = self
+            .limits
+            .allowed_qualities
+            .iter()
+            .find(|q| !(1..=100).contains(*q))
+        {
+            return invalid(format!(
+                "limits.allowed_qualities contains {q}, outside 1-100"
+            ));
+        }
+        if let Some(d) = self.limits.allowed_dprs.iter().find(|&&d| {
+            !(1.0..=self.limits.max_dpr).contains(&d)
+                || ((d * 10.0).round() - d * 10.0).abs() > 1e-9
+        }) {
+            return invalid(format!(
+                "limits.allowed_dprs contains {d}: each must be from 1 to limits.max_dpr with at most one decimal"
+            ));
+        }
+        if let Some(bg) = self
+            .limits
+            .allowed_backgrounds
+            .iter()
+            .find(|bg| crate::pipeline::Rgb::from_hex(bg).is_none())
+        {
+            return invalid(format!(
+                "limits.allowed_backgrounds contains {bg:?}: each must be six hex digits"
+            ));
+        }
+        if self.limits.max_avif_pixels == 0 {
+            return invalid("limits.max_avif_pixels must be at least 1".into());
+        }
+        if self.server.write_timeout_ms == 0 {
+            return invalid("server.write_timeout_ms must be above 0".into());
+        }
+        // A guessable secret is no secret: bearer tokens and the CDN's secret, when set, are long.
+        for (name, secret) in [
+            ("events.webhook_token", &self.events.webhook_token),
+            ("telemetry.metrics_token", &self.telemetry.metrics_token),
+            (
+                "output.accept_token_secret",
+                &self.output.accept_token_secret,
+            ),
+        ] {
+            if !secret.is_empty() && secret.trim().len() < MIN_SECRET_CHARS {
+                return invalid(format!(
+                    "{name} must be at least {MIN_SECRET_CHARS} characters when set (a long random string)"
+                ));
+            }
+        }
         if self.limits.max_output_pixels == 0 {
             return invalid("limits.max_output_pixels must be at least 1".into());
         }
@@ -662,6 +714,48 @@ mod tests {
         let mut c = Config::default();
         c.keys.copy_prefix = "".into();
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn short_secrets_and_bad_allow_lists_are_refused() {
+        let refused = |edit: &dyn Fn(&mut Config), field: &str| {
+            let mut c = Config::default();
+            edit(&mut c);
+            let message = c.validate().unwrap_err().to_string();
+            assert!(message.contains(field), "{field}: {message}");
+        };
+        refused(
+            &|c| c.events.webhook_token = "short".into(),
+            "events.webhook_token",
+        );
+        refused(
+            &|c| c.telemetry.metrics_token = "0123456789".into(),
+            "telemetry.metrics_token",
+        );
+        refused(
+            &|c| c.output.accept_token_secret = "abc".into(),
+            "output.accept_token_secret",
+        );
+        refused(
+            &|c| c.limits.allowed_qualities = vec![0],
+            "limits.allowed_qualities",
+        );
+        refused(
+            &|c| c.limits.allowed_dprs = vec![1.25],
+            "limits.allowed_dprs",
+        );
+        refused(
+            &|c| c.limits.allowed_dprs = vec![4.0],
+            "limits.allowed_dprs",
+        );
+        refused(
+            &|c| c.limits.allowed_backgrounds = vec!["#fff".into()],
+            "limits.allowed_backgrounds",
+        );
+        let mut c = Config::default();
+        c.events.webhook_token = "a-long-enough-token".into();
+        c.limits.allowed_dprs = vec![1.0, 1.5, 3.0];
+        assert!(c.validate().is_ok());
     }
 
     #[test]

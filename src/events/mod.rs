@@ -182,8 +182,8 @@ impl Events {
         deadline: Option<Instant>,
     ) -> Result<Outcome, PregenerateError> {
         Metrics::add(&self.metrics.events);
+        // An event that names no bucket is no proof it is about ours: ignored like another bucket's.
         if let Some(bucket) = &self.bucket
-            && !event.bucket.is_empty()
             && &event.bucket != bucket
         {
             tracing::warn!(

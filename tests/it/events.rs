@@ -21,6 +21,30 @@ both_stores!(
     an_undecodable_upload_is_acknowledged_not_retried_forever,
 );
 
+/// On an S3 store, an event for another bucket, or one that names no bucket at all, is not about ours:
+/// acknowledged, nothing read or written. (A directory store has no bucket and takes any.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_for_another_or_no_bucket_are_ignored() {
+    let store = TestStore::new(Backend::S3).await;
+    let key = store
+        .put_original("images/path.jpg", sample("path.jpg"))
+        .await;
+    let mut config = events_config(&["w/300"]);
+    // The bucket events are checked against is the configured S3 store's.
+    config.store.kind = sizer::config::StoreKind::S3;
+    config.store.bucket = bucket();
+    let app = spawn_app(&store, config).await;
+    for other in ["someone-elses-bucket", ""] {
+        let summary = post_ok(&app, s3_event("ObjectCreated:Put", &key, other)).await;
+        assert_eq!(summary["variants_written"], 0, "{other:?}: {summary}");
+    }
+    assert_eq!(store.probe.gets(&key), 0, "the original was never read");
+    assert!(variants_of(&store, &key).await.is_empty());
+    let summary = post_ok(&app, s3_event("ObjectCreated:Put", &key, &bucket())).await;
+    assert_eq!(summary["variants_written"], 1, "{summary}");
+    app.stop().await;
+}
+
 const TOKEN: &str = "test-webhook-token-0123456789";
 const SPACED: &str = "images/summer beach (1).jpg";
 
