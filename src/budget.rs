@@ -12,18 +12,21 @@
 //! `server.request_timeout_ms`), not by a fixed timer, and a job that cannot be admitted in time is
 //! refused at once rather than after waiting for nothing ([`BudgetError::Busy`], 503 + `Retry-After`):
 //! - the queue already holds `limits.memory_queue` jobs;
-//! - or its expected wait plus its expected run time ends past its deadline. Both are learned from the
-//!   reservations given back: by Little's law the budget frees `total / hold` bytes a second, `hold` being
-//!   the byte-weighted mean time a reservation is held, so a job with `ahead` bytes queued before it and
-//!   `short` bytes missing waits about `(ahead + short) × hold / total`, and runs about its size times the
-//!   mean seconds per reserved byte (stretched by half again, for safety);
-//! - or, having waited, it reaches the last moment from which it could still finish in time.
+//! - or its expected wait plus its expected run time ends past its deadline, on arrival or at any of the
+//!   looks it takes while waiting (the work ahead of it shrinks, and what is known grows). Both are
+//!   learned from the reservations given back: by Little's law the budget frees `total / hold` bytes a
+//!   second, `hold` being the byte-weighted mean time a reservation is held, so a job with `ahead` bytes
+//!   waiting before it, asking for `units` with `free` free, waits about
+//!   `(ahead + units − free) × hold / total`, and runs about its size times the mean seconds per reserved
+//!   byte (stretched by half again, for safety);
+//! - or, having waited, it reaches the last moment from which it could still finish in time (before
+//!   anything is learned, the deadline itself).
 //!
 //! One reservation larger than the whole budget can never be granted ([`BudgetError::TooLarge`], 413).
 //! Caches are budgeted separately (`cache.*`); what is not counted (the process, its runtime, connection
 //! buffers, allocator slack) is the documented fixed overhead.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -46,7 +49,8 @@ const RECHECK: Duration = Duration::from_millis(100);
 pub enum Refusal {
     /// `limits.memory_queue` jobs were already waiting.
     QueueFull,
-    /// The expected wait and run time end past the job's deadline: refused before waiting.
+    /// The expected wait and run time end past the job's deadline: refused on arrival, or as soon as
+    /// that is known while it waits.
     WouldMissDeadline,
     /// Waited until the job could no longer finish in time (or for `limits.memory_wait_ms`).
     WaitedTooLong,
@@ -87,12 +91,19 @@ struct Shared {
     queue_cap: usize,
     /// Longest wait whatever the deadline (`limits.memory_wait_ms`); `None`: the deadline alone.
     max_wait: Option<Duration>,
-    waiting: AtomicUsize,
-    waiting_units: AtomicU64,
+    /// The jobs waiting, by turn: ticket → units.
+    queue: Mutex<Queue>,
     learned: Mutex<Learned>,
     /// Each granted reservation's wait, for `/metrics`.
     wait: Histogram,
     refused: [AtomicU64; 3],
+}
+
+/// The jobs waiting for memory, in their turn.
+#[derive(Debug, Default)]
+struct Queue {
+    next_ticket: u64,
+    waiting: std::collections::BTreeMap<u64, u32>,
 }
 
 /// Exponentially weighted means over the reservations given back.
@@ -212,11 +223,22 @@ impl Shared {
         BudgetError::Busy(why)
     }
 
-    /// Seconds until `units` more could be granted behind everything already waiting, and the seconds
+    /// Units waited for by the jobs ahead of `ticket` (all waiting jobs for `None`), and how many jobs wait.
+    fn ahead(&self, ticket: Option<u64>) -> (u64, usize) {
+        let Ok(queue) = self.queue.lock() else {
+            return (0, 0);
+        };
+        let ahead = match ticket {
+            Some(t) => queue.waiting.range(..t).map(|(_, &u)| u64::from(u)).sum(),
+            None => queue.waiting.values().map(|&u| u64::from(u)).sum(),
+        };
+        (ahead, queue.waiting.len())
+    }
+
+    /// Seconds until `units` more could be granted behind `ahead` units already waiting, and the seconds
     /// the job would then hold them, from what was learned (zeros before anything was).
-    fn expected(&self, units: u32) -> (f64, f64) {
+    fn expected(&self, ahead: u64, units: u32) -> (f64, f64) {
         let learned = self.learned.lock().map(|l| *l).unwrap_or_default();
-        let ahead = self.waiting_units.load(Ordering::Relaxed);
         let free = self.units.available_permits() as u64;
         let short = (ahead + u64::from(units)).saturating_sub(free);
         let total = f64::from(self.total_units);
@@ -226,28 +248,29 @@ impl Shared {
     }
 }
 
-/// Counts one job as waiting while it lives.
+/// One job's place in the queue, given up when dropped.
 struct Waiting<'a> {
     shared: &'a Shared,
-    units: u32,
+    ticket: u64,
 }
 
 impl<'a> Waiting<'a> {
     fn new(shared: &'a Shared, units: u32) -> Waiting<'a> {
-        shared.waiting.fetch_add(1, Ordering::Relaxed);
-        shared
-            .waiting_units
-            .fetch_add(u64::from(units), Ordering::Relaxed);
-        Waiting { shared, units }
+        let mut ticket = 0;
+        if let Ok(mut queue) = shared.queue.lock() {
+            ticket = queue.next_ticket;
+            queue.next_ticket += 1;
+            queue.waiting.insert(ticket, units);
+        }
+        Waiting { shared, ticket }
     }
 }
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        self.shared.waiting.fetch_sub(1, Ordering::Relaxed);
-        self.shared
-            .waiting_units
-            .fetch_sub(u64::from(self.units), Ordering::Relaxed);
+        if let Ok(mut queue) = self.shared.queue.lock() {
+            queue.waiting.remove(&self.ticket);
+        }
     }
 }
 
@@ -263,8 +286,7 @@ impl MemoryBudget {
                 total_units,
                 queue_cap,
                 max_wait: (!max_wait.is_zero()).then_some(max_wait),
-                waiting: AtomicUsize::new(0),
-                waiting_units: AtomicU64::new(0),
+                queue: Mutex::new(Queue::default()),
                 learned: Mutex::new(Learned::default()),
                 wait: Histogram::new(crate::histogram::STAGE_SECONDS),
                 refused: Default::default(),
@@ -306,31 +328,41 @@ impl MemoryBudget {
             }
         };
         // Nobody ahead and room now: no queue to join.
-        if shared.waiting.load(Ordering::Relaxed) == 0
+        let (ahead, waiting) = shared.ahead(None);
+        if waiting == 0
             && let Ok(permit) = Arc::clone(&shared.units).try_acquire_many_owned(units)
         {
             return Ok(granted(permit));
         }
-        if shared.waiting.load(Ordering::Relaxed) >= shared.queue_cap {
+        if waiting >= shared.queue_cap {
             return Err(shared.refuse(Refusal::QueueFull));
         }
-        let (wait, run) = shared.expected(units);
         let latest_start = |run: f64| {
             deadline.map(|d| d.checked_sub(Duration::from_secs_f64(run)).unwrap_or(asked))
         };
-        if let Some(latest) = latest_start(run)
-            && asked + Duration::from_secs_f64(wait) > latest
-        {
+        // Too late already, from what is known: refused before waiting.
+        let too_late = |ahead: u64| {
+            let (wait, run) = shared.expected(ahead, units);
+            let latest = latest_start(run);
+            let late = latest.is_some_and(|l| Instant::now() + Duration::from_secs_f64(wait) > l);
+            (late, latest)
+        };
+        if too_late(ahead).0 {
             return Err(shared.refuse(Refusal::WouldMissDeadline));
         }
         let capped = shared.max_wait.map(|max| asked + max);
-        let _waiting = Waiting::new(shared, units);
+        let place = Waiting::new(shared, units);
         let acquire = Arc::clone(&shared.units).acquire_many_owned(units);
         tokio::pin!(acquire);
-        // Waits in place (the same acquisition, so the turn is kept), looking again now and then at the
-        // latest start from which the job could still finish: what was learned changes while it waits.
+        // Waits in place (the same acquisition, so the turn is kept), looking again now and then: what
+        // was learned, and the work ahead of this job, change while it waits. It gives up as soon as its
+        // expected wait ends past the last moment from which it could still finish.
         loop {
-            let latest = match (latest_start(shared.expected(units).1), capped) {
+            let (late, latest) = too_late(shared.ahead(Some(place.ticket)).0);
+            if late {
+                return Err(shared.refuse(Refusal::WouldMissDeadline));
+            }
+            let latest = match (latest, capped) {
                 (Some(l), Some(c)) => Some(l.min(c)),
                 (l, c) => l.or(c),
             };
@@ -361,11 +393,8 @@ impl MemoryBudget {
 
     /// Jobs waiting for memory now, and the bytes they wait for.
     pub fn queued(&self) -> (usize, u64) {
-        let shared = &self.shared;
-        (
-            shared.waiting.load(Ordering::Relaxed),
-            shared.waiting_units.load(Ordering::Relaxed) * UNIT,
-        )
+        let (units, jobs) = self.shared.ahead(None);
+        (jobs, units * UNIT)
     }
 
     /// The wait of every granted reservation.
@@ -509,6 +538,44 @@ mod tests {
         assert_eq!(waiting.await.unwrap(), Ok(()));
         let refused = budget.refused();
         assert_eq!(refused[1], (Refusal::WouldMissDeadline, 1));
+    }
+
+    #[tokio::test]
+    async fn a_waiting_job_gives_up_as_soon_as_it_is_known_it_cannot_finish() {
+        let budget = MemoryBudget::new(MIB, 8, Duration::ZERO);
+        let held = budget.reserve(MIB, None).await.unwrap();
+        let asked = Instant::now();
+        let first = tokio::spawn({
+            let budget = budget.clone();
+            async move {
+                let held = budget.reserve(MIB, soon(10_000)).await?;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                drop(held);
+                Ok::<_, BudgetError>(())
+            }
+        });
+        // Joins while nothing is learned: it waits.
+        let second = tokio::spawn({
+            let budget = budget.clone();
+            async move { budget.reserve(MIB, soon(1_000)).await.map(drop) }
+        });
+        while budget.queued().0 < 2 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // Learned: a whole-budget job holds it 400 ms. The first is granted; the second would wait
+        // ~400 ms more and run ~600 ms, past its deadline: it gives up now, not at its deadline.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        drop(held);
+        assert_eq!(
+            second.await.unwrap(),
+            Err(BudgetError::Busy(Refusal::WouldMissDeadline))
+        );
+        assert!(
+            asked.elapsed() < Duration::from_millis(800),
+            "{:?}",
+            asked.elapsed()
+        );
+        assert_eq!(first.await.unwrap(), Ok(()));
     }
 
     #[tokio::test]

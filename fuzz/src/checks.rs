@@ -114,9 +114,20 @@ pub fn pipeline(data: &[u8], only: Option<Format>) -> bool {
         job.keep_profile = true;
         job.keep_credits = true;
     }
+    // What the jobs reserve from the memory budget, read from the header: never a panic, and never
+    // less than the outputs it covers.
+    let reserved = pipeline::memory::estimate(data, data.len() as u64, &jobs);
     if let Ok(outputs) = pipeline::process_many(data, &jobs) {
+        let mut made = 0;
         for (job, output) in jobs.iter().zip(outputs) {
+            made += output.as_ref().map_or(0, |o| o.bytes.len() as u64);
             check_output(data, job, output);
+        }
+        if let Ok(reserved) = reserved {
+            assert!(
+                made <= reserved,
+                "outputs of {made} bytes, {reserved} reserved"
+            );
         }
     }
     true
