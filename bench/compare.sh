@@ -12,7 +12,7 @@
 #                the repo; nothing else is guessed). Without it the engine table still runs on the repository's
 #                own workloads (bench/workloads.json, testdata/images) with whatever peers are installed, and
 #                the report says which sections were skipped and why.
-#         SECTIONS which sections to run, of: engine sweep pregen floor cold hot (default: all)
+#         SECTIONS which sections to run, of: engine sweep pregen floor cold hot memory (default: all)
 #         REPORT   where a copy of the report is kept (default /tmp/peers/compare-report.md). Progress: stderr.
 #
 # What it measures, and why:
@@ -60,8 +60,8 @@ KEYS=kleiber-6028x3391.jpg,dragonfly-4224x3168.jpg,picos-3264x2448.jpg,path-2560
 W1_IN=$IMAGES/kleiber-6028x3391.jpg
 
 log() { echo "[compare] $*" >&2; }
-# SECTIONS: which sections run (default all: engine sweep pregen floor cold hot), e.g. SECTIONS="cold hot".
-want() { [[ " ${SECTIONS:-engine sweep pregen floor cold hot} " == *" $1 "* ]]; }
+# SECTIONS: which sections run (default all: engine sweep pregen floor cold hot memory), e.g. SECTIONS="cold hot".
+want() { [[ " ${SECTIONS:-engine sweep pregen floor cold hot memory} " == *" $1 "* ]]; }
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -564,6 +564,25 @@ else:
 PY
   [ -n "$hot_note" ] && { echo; echo "$hot_note"; }
 } >>"$R"
+fi
+
+# --- 5. Memory under attack ------------------------------------------------------------------------------
+# Issue 15's attack (bench/memory-attack.py): incompressible 48 MB originals, 48 concurrent large variants,
+# then six; sizer's default configuration. No peer has an admission budget to compare: the figures are
+# sizer's own against its budget (peak RSS within budget + caches + 128 MiB) and its sequential throughput.
+if want memory; then
+  log "memory attack: 48 concurrent, then 6, then 6 with SIGTERM (about 2 minutes)"
+  mem_work=${MEMORY_WORK:-/tmp/peers/memory-attack}
+  {
+    echo "## Memory under attack (issue 15): 4 noise JPEGs of 9000x7000 (47.6 MB), default configuration"
+    echo
+    echo "| load | result |"
+    echo "|---|---|"
+    for mode in 48 6 6term; do
+      out=$(python3 "$here/memory-attack.py" "$SIZER" "$mem_work" "$mode" 2>>"$work/memory.err" || echo "n/a (see $work/memory.err)")
+      echo "| $mode | \`$out\` |"
+    done
+  } >>"$R"
 fi
 
 cp "$R" "$REPORT" 2>/dev/null && log "report also saved to $REPORT"

@@ -303,7 +303,17 @@ impl Originals {
             .histograms
             .fetch
             .observe_duration(answered + read);
-        let original = Original::inspect(&bytes, self.max_source_pixels)?;
+        // On the pool: inspection may inflate a 4 MiB ICC profile and walks every scan of a JPEG.
+        let (inspected, max_pixels) = (bytes.clone(), self.max_source_pixels);
+        let original = self
+            .pool
+            .run(move || Original::inspect(&inspected, max_pixels))
+            .await
+            .inspect_err(|e| {
+                if matches!(e, crate::pool::PoolError::Overloaded(_)) {
+                    Metrics::add(&self.metrics.overloaded);
+                }
+            })??;
         Ok((
             Source {
                 bytes,

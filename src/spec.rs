@@ -207,12 +207,15 @@ impl VariantSpec {
         if rules.signing_required && !path.starts_with("/s/") {
             return Err(UrlError::SignatureRequired);
         }
-        let parsed = grammar::parse(path)?;
-        let signed = match parsed.signature {
-            Some(signature) if rules.signer.verify(signature, parsed.signed) => true,
+        // The signature before anything else of the URL: a wrongly signed URL learns nothing of the
+        // grammar (a 403 whatever its options say, never a 400 naming one).
+        let (signature, signed_part) = grammar::split_signature(path)?;
+        let signed = match signature {
+            Some(signature) if rules.signer.verify(signature, signed_part) => true,
             Some(_) => return Err(UrlError::SignatureInvalid),
             None => false,
         };
+        let parsed = grammar::parse(path)?;
         let options = parsed.options;
         if let Some(expires) = options.expires
             && request.now > expires

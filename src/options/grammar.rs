@@ -71,7 +71,7 @@ pub fn parse(path: &str) -> Result<ParsedPath<'_>, UrlError> {
 }
 
 /// `("sig", "/rest")` for `/s/sig/rest`; `(None, path)` otherwise.
-fn split_signature(path: &str) -> Result<(Option<&str>, &str), UrlError> {
+pub fn split_signature(path: &str) -> Result<(Option<&str>, &str), UrlError> {
     let Some(after) = path.strip_prefix("/s/") else {
         return Ok((None, path));
     };

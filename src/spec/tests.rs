@@ -312,6 +312,18 @@ fn signatures_are_checked_first_and_cannot_be_moved_truncated_or_re_encoded() {
         VariantSpec::parse(&format!("/w/300/s/{sig}/images/a%20b.jpg"), &relaxed),
         Err(UrlError::SignatureNotFirst)
     );
+    // A wrongly signed URL learns nothing of the grammar: 403 however bad its options are.
+    for bad in [
+        "/w/0/images/a.jpg",
+        "/w/300/w/300/images/a.jpg",
+        "/q/abc/images/a.jpg",
+    ] {
+        assert_eq!(
+            VariantSpec::parse(&format!("/s/{sig}{bad}"), &r),
+            Err(UrlError::SignatureInvalid),
+            "{bad}"
+        );
+    }
     // Truncated, tampered, re-encoded.
     let truncated = good.replacen(&sig, &sig[..sig.len() - 2], 1);
     assert_eq!(
