@@ -87,7 +87,7 @@ async fn the_edge_token_gets_what_the_accept_header_gets(backend: Backend) {
     let store = TestStore::new(backend).await;
     let mut config = test_config();
     // The origin custom header CloudFront adds (README, "Behind CloudFront").
-    config.output.accept_token_secret = "from-cloudfront".into();
+    config.output.accept_token_secret = "from-cloudfront-origin".into();
     let app = spawn_app(&store, config).await;
     let still = store
         .put_original("images/path.jpg", sample("path.jpg"))
@@ -112,7 +112,7 @@ async fn the_edge_token_gets_what_the_accept_header_gets(backend: Backend) {
                 .client
                 .get(&url)
                 .header("sizer-accept", &token)
-                .header("sizer-cdn-secret", "from-cloudfront")
+                .header("sizer-cdn-secret", "from-cloudfront-origin")
                 .send()
                 .await
                 .unwrap();

@@ -112,8 +112,8 @@ async fn a_computed_request_moves_the_histograms_and_a_memory_hit_its_own(backen
         );
         check_buckets(&after, &name, "");
     }
-    // The decode and the render each waited for a worker.
-    assert_eq!(value_of(&after, "sizer_queue_wait_seconds_count"), 2.0);
+    // The inspection of the header, the decode and the render each waited for a worker.
+    assert_eq!(value_of(&after, "sizer_queue_wait_seconds_count"), 3.0);
     assert_eq!(value_of(&after, "sizer_response_bytes_count"), 1.0);
     assert_eq!(
         value_of(&after, "sizer_response_bytes_sum"),

@@ -47,11 +47,15 @@ async fn the_cdn_token_is_honoured_only_with_the_cdn_secret(backend: Backend) {
     let store = TestStore::new(backend).await;
     let key = store.put_original("photo.jpg", sample("path.jpg")).await;
     let mut config = test_config();
-    config.output.accept_token_secret = "cdn-secret-123".into();
+    config.output.accept_token_secret = "cdn-secret-0123456789".into();
     let app = spawn_app(&store, config).await;
     let url = format!("/w/200/f/auto/{key}");
     for (secret, expect, vary) in [
-        (Some("cdn-secret-123"), "image/webp", "Accept, Sizer-Accept"),
+        (
+            Some("cdn-secret-0123456789"),
+            "image/webp",
+            "Accept, Sizer-Accept",
+        ),
         (Some("wrong"), "image/avif", "Accept"),
         (None, "image/avif", "Accept"),
     ] {
