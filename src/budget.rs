@@ -369,7 +369,16 @@ impl MemoryBudget {
             let look_again = Instant::now() + RECHECK;
             let until = latest.map_or(look_again, |l| l.min(look_again));
             match tokio::time::timeout_at(until.into(), &mut acquire).await {
-                Ok(Ok(permit)) => return Ok(granted(permit)),
+                // Granted: by memory that a job just gave back, and what it learned may say that this
+                // one can no longer finish in time. Then the memory goes to the next in turn.
+                Ok(Ok(permit)) => {
+                    let (_, run) = shared.expected(0, units);
+                    if latest_start(run).is_some_and(|l| Instant::now() > l) {
+                        drop(permit);
+                        return Err(shared.refuse(Refusal::WaitedTooLong));
+                    }
+                    return Ok(granted(permit));
+                }
                 // The semaphore is never closed.
                 Ok(Err(_)) => return Err(shared.refuse(Refusal::WaitedTooLong)),
                 Err(_) if latest.is_some_and(|l| Instant::now() >= l) => {
