@@ -244,7 +244,7 @@ pub fn jpeg_scans(src: &[u8], cap: usize) -> usize {
             return scans;
         }
         // Entropy-coded data up to the next marker: 0xFF then anything but a stuffed zero or RSTn.
-        while let Some(offset) = src.get(pos..).and_then(|rest| memchr_ff(rest)) {
+        while let Some(offset) = src.get(pos..).and_then(memchr_ff) {
             pos += offset;
             match src.get(pos + 1) {
                 Some(0x00 | 0xD0..=0xD7) => pos += 2,
