@@ -17,8 +17,9 @@
 //!   learned from the reservations given back: by Little's law the budget frees `total / hold` bytes a
 //!   second, `hold` being the byte-weighted mean time a reservation is held, so a job with `ahead` bytes
 //!   waiting before it, asking for `units` with `free` free, waits about
-//!   `(ahead + units − free) × hold / total`, and runs about its size times the mean seconds per reserved
-//!   byte (stretched by half again, for safety);
+//!   `(ahead + units − free) × hold / total`, and runs as long as the least-squares line through recent
+//!   jobs' (reserved bytes, seconds) says for its size (a fixed cost and a cost per byte), stretched by
+//!   half again for safety;
 //! - or, having waited, it reaches the last moment from which it could still finish in time (before
 //!   anything is learned, the deadline itself).
 //!
@@ -106,30 +107,32 @@ struct Queue {
     waiting: std::collections::BTreeMap<u64, u32>,
 }
 
-/// Exponentially weighted means over the reservations given back.
+/// Exponentially weighted means over the jobs' reservations, each taken when its work was done.
 #[derive(Debug, Default, Clone, Copy)]
 struct Learned {
-    /// Of bytes × seconds held, of bytes, of seconds: `bytes_secs / bytes` is the byte-weighted mean
-    /// hold, `secs / bytes` the seconds per reserved byte.
-    bytes_secs: f64,
+    /// Means of bytes, seconds held, bytes², bytes × seconds.
     bytes: f64,
     secs: f64,
+    bytes_sq: f64,
+    bytes_secs: f64,
 }
 
 impl Learned {
     fn add(&mut self, bytes: f64, secs: f64) {
         if self.bytes == 0.0 {
             *self = Learned {
-                bytes_secs: bytes * secs,
                 bytes,
                 secs,
+                bytes_sq: bytes * bytes,
+                bytes_secs: bytes * secs,
             };
             return;
         }
         let mix = |old: f64, new: f64| old + ALPHA * (new - old);
-        self.bytes_secs = mix(self.bytes_secs, bytes * secs);
         self.bytes = mix(self.bytes, bytes);
         self.secs = mix(self.secs, secs);
+        self.bytes_sq = mix(self.bytes_sq, bytes * bytes);
+        self.bytes_secs = mix(self.bytes_secs, bytes * secs);
     }
 
     /// The byte-weighted mean hold, in seconds (0 before anything was learned).
@@ -141,13 +144,19 @@ impl Learned {
         }
     }
 
-    /// Seconds a job of `bytes` is expected to hold its reservation.
+    /// Seconds a job of `bytes` is expected to hold its reservation: the least-squares line through
+    /// recent jobs (a fixed cost and a cost per byte: a job's reservation grows with its image, its time
+    /// less than in proportion), or, when recent jobs were all of one size, in proportion to theirs.
     fn run_time(&self, bytes: f64) -> f64 {
-        if self.bytes > 0.0 {
-            bytes * self.secs / self.bytes
-        } else {
-            0.0
+        if self.bytes <= 0.0 {
+            return 0.0;
         }
+        let variance = self.bytes_sq - self.bytes * self.bytes;
+        if variance <= 0.01 * self.bytes * self.bytes {
+            return bytes * self.secs / self.bytes;
+        }
+        let slope = ((self.bytes_secs - self.bytes * self.secs) / variance).max(0.0);
+        (self.secs + slope * (bytes - self.bytes)).max(0.0)
     }
 }
 
@@ -157,6 +166,8 @@ pub struct Reservation {
     permit: Option<OwnedSemaphorePermit>,
     granted: Instant,
     shared: Option<Arc<Shared>>,
+    /// Whether its job's size and time were learned already (at [`Reservation::shrink_to`]).
+    learned: bool,
 }
 
 impl Reservation {
@@ -165,6 +176,7 @@ impl Reservation {
             permit: None,
             granted: Instant::now(),
             shared: None,
+            learned: false,
         }
     }
 
@@ -177,6 +189,7 @@ impl Reservation {
 
     /// Adds `other`'s memory to this reservation (from the same budget).
     pub fn merge(&mut self, mut other: Reservation) {
+        self.learned &= other.learned;
         match (&mut self.permit, other.permit.take()) {
             (Some(mine), Some(theirs)) => mine.merge(theirs),
             (mine @ None, theirs) => *mine = theirs,
@@ -188,16 +201,17 @@ impl Reservation {
     }
 
     /// Gives back all but `bytes` (rounded up to the budget's unit) of this reservation, at once: for
-    /// the part of a job that outlives its work (an encoded variant on its way to the store).
+    /// the part of a job that outlives its work (an encoded variant on its way to the store). The job's
+    /// size and time are learned now: what is kept after is no measure of the work.
     pub fn shrink_to(&mut self, bytes: u64) {
         let keep = usize::try_from(bytes.div_ceil(UNIT).max(1)).unwrap_or(usize::MAX);
-        if let Some(permit) = &mut self.permit
-            && permit.num_permits() > keep
-        {
-            let extra = permit.num_permits() - keep;
-            let given_back = permit.split(extra);
-            if let (Some(given_back), Some(shared)) = (given_back, &self.shared) {
-                shared.learn(given_back.num_permits(), self.granted.elapsed());
+        if let (Some(permit), Some(shared)) = (&mut self.permit, &self.shared) {
+            if !self.learned {
+                shared.learn(permit.num_permits(), self.granted.elapsed());
+                self.learned = true;
+            }
+            if permit.num_permits() > keep {
+                drop(permit.split(permit.num_permits() - keep));
             }
         }
     }
@@ -205,7 +219,9 @@ impl Reservation {
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        if let (Some(permit), Some(shared)) = (&self.permit, &self.shared) {
+        if let (Some(permit), Some(shared)) = (&self.permit, &self.shared)
+            && !self.learned
+        {
             shared.learn(permit.num_permits(), self.granted.elapsed());
         }
     }
@@ -325,6 +341,7 @@ impl MemoryBudget {
                 permit: Some(permit),
                 granted: Instant::now(),
                 shared: Some(Arc::clone(shared)),
+                learned: false,
             }
         };
         // Nobody ahead and room now: no queue to join.
@@ -345,6 +362,15 @@ impl MemoryBudget {
             let (wait, run) = shared.expected(ahead, units);
             let latest = latest_start(run);
             let late = latest.is_some_and(|l| Instant::now() + Duration::from_secs_f64(wait) > l);
+            if late {
+                tracing::debug!(
+                    bytes,
+                    ahead_bytes = ahead * UNIT,
+                    expected_wait_s = wait,
+                    expected_run_s = run,
+                    "memory reservation refused: it could not finish in time"
+                );
+            }
             (late, latest)
         };
         if too_late(ahead).0 {
@@ -585,6 +611,27 @@ mod tests {
             asked.elapsed()
         );
         assert_eq!(first.await.unwrap(), Ok(()));
+    }
+
+    #[test]
+    fn run_times_follow_a_fixed_cost_plus_a_cost_per_byte() {
+        // Small jobs of 1 MB take 0.2 s, large ones of 100 MB 1.2 s: a large one is not expected to take
+        // a hundred small ones' time (what seconds-per-byte alone would say).
+        let mut learned = Learned::default();
+        for _ in 0..20 {
+            learned.add(1e6, 0.2);
+            learned.add(100e6, 1.2);
+        }
+        let large = learned.run_time(100e6);
+        assert!((1.0..1.4).contains(&large), "{large}");
+        let small = learned.run_time(1e6);
+        assert!((0.1..0.4).contains(&small), "{small}");
+        // All of one size: in proportion.
+        let mut same = Learned::default();
+        for _ in 0..10 {
+            same.add(50e6, 2.0);
+        }
+        assert!((same.run_time(100e6) - 4.0).abs() < 1e-6);
     }
 
     #[tokio::test]
