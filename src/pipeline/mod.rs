@@ -384,6 +384,7 @@ impl Original {
         // Each scan of a progressive JPEG costs a pass over the whole image: a small file repeating one
         // scan thousands of times would hold a worker for minutes.
         if info.format == Format::Jpeg
+            && probe::jpeg_progressive(src)
             && probe::jpeg_scans(src, probe::MAX_JPEG_SCANS) > probe::MAX_JPEG_SCANS
         {
             return Err(PipelineError::TooManyScans {

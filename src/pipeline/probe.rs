@@ -206,6 +206,12 @@ pub fn jpeg_components(header: &[u8]) -> Option<u8> {
     jpeg_frame(header).ok().map(|f| f.components)
 }
 
+/// Whether a JPEG's frame is progressive (SOF2): the only kind whose scans each cost a pass over the
+/// whole image (a sequential file has at most one scan per component).
+pub fn jpeg_progressive(header: &[u8]) -> bool {
+    jpeg_frame(header).is_ok_and(|f| f.progressive)
+}
+
 /// The most scans a JPEG may have: a progressive file's cost grows with each (libjpeg sets no limit),
 /// and real encoders write at most a few dozen (libjpeg's default script 10, mozjpeg's about as many).
 pub const MAX_JPEG_SCANS: usize = 100;
