@@ -152,7 +152,13 @@ impl Originals {
         let held = match reserved {
             Some(held) => held,
             None => {
-                let need = memory::estimate(&source.bytes, source.bytes.len() as u64, slice(job))?;
+                // Probed already, when it was read: the header's facts are the original's.
+                let need = memory::estimate_for(
+                    &source.original.info,
+                    &source.bytes,
+                    source.bytes.len() as u64,
+                    slice(job),
+                )?;
                 self.reserve(need, deadline).await?
             }
         };
@@ -166,7 +172,7 @@ impl Originals {
         }
         let scale = source.original.scale_for(job)?;
         let info = source.original.info;
-        let decoded_bytes = decoded_size(&info, scale);
+        let decoded_bytes = memory::decoded_size(&info, scale);
         if decoded_bytes > self.max_item {
             let (decoded, decode) = self.decode(&source, job, deadline).await?;
             return Ok(Prepared {
@@ -454,17 +460,4 @@ where
 
 fn slice(job: &Job) -> &[Job] {
     std::slice::from_ref(job)
-}
-
-/// Bytes of `info`'s image decoded at `scale` (RGBA at most).
-fn decoded_size(info: &crate::pipeline::probe::ImageInfo, scale: Scale) -> u64 {
-    let (w, h) = match scale {
-        Scale::Eighths(n) => (
-            (u64::from(info.width) * u64::from(n)).div_ceil(8),
-            (u64::from(info.height) * u64::from(n)).div_ceil(8),
-        ),
-        Scale::Exact(w, h) => (u64::from(w), u64::from(h)),
-        Scale::Full => (u64::from(info.width), u64::from(info.height)),
-    };
-    w * h * 4
 }

@@ -19,7 +19,17 @@ use crate::pipeline::{PipelineError, encode::PngMode};
 /// whose first bytes are `header`. Refuses what the header already shows cannot be made: too many
 /// pixels, and for a single job an output above its cap.
 pub fn estimate(header: &[u8], size: u64, jobs: &[Job]) -> Result<u64, PipelineError> {
-    let info = probe::probe(header)?;
+    estimate_for(&probe::probe(header)?, header, size, jobs)
+}
+
+/// [`estimate`] for an original already probed (`info`, read from `header`): no second probe.
+pub fn estimate_for(
+    info: &probe::ImageInfo,
+    header: &[u8],
+    size: u64,
+    jobs: &[Job],
+) -> Result<u64, PipelineError> {
+    let info = *info;
     let (w, h) = (u64::from(info.width), u64::from(info.height));
     let max_pixels = jobs.iter().map(|j| j.max_pixels).min().unwrap_or(u64::MAX);
     if w * h > max_pixels {
@@ -43,7 +53,7 @@ pub fn estimate(header: &[u8], size: u64, jobs: &[Job]) -> Result<u64, PipelineE
         .iter()
         .fold((1, 1), |(w, h), (p, _)| (w.max(p.full.0), h.max(p.full.1)));
     let scale = decode::scale_for(&info, need_w, need_h);
-    let still = size + decoder_bytes(header, &info) + decoded_bytes(header, &info, scale);
+    let still = size + decoder_bytes(header, &info) + decoded_size(&info, scale);
     let animation = if matches!(info.format, Format::Gif | Format::WebP) {
         // The frame being drawn, the one to restore, the one handed on, and output frames.
         size + 6 * w * h * 4
@@ -83,9 +93,8 @@ fn decoder_bytes(header: &[u8], info: &probe::ImageInfo) -> u64 {
     }
 }
 
-/// The decoded image at `scale` (RGBA at most; the canvas for GIF).
-fn decoded_bytes(header: &[u8], info: &probe::ImageInfo, scale: decode::Scale) -> u64 {
-    let _ = header;
+/// Bytes of `info`'s image decoded at `scale` (RGBA at most; the canvas for GIF).
+pub fn decoded_size(info: &probe::ImageInfo, scale: decode::Scale) -> u64 {
     let (w, h) = match scale {
         decode::Scale::Eighths(n) => (
             (u64::from(info.width) * u64::from(n)).div_ceil(8),
