@@ -60,6 +60,32 @@ pub fn scale_for(info: &ImageInfo, target_w: u32, target_h: u32) -> Scale {
     }
 }
 
+/// How many decoded pixels one stored pixel of `info`'s image became, per axis, for a decode of
+/// `decoded_w`×`decoded_h`: what maps a region of the original onto the decoded image.
+///
+/// Not the ratio of the sizes for a DCT-scaled JPEG: libjpeg rounds a scaled size up (2000x1250 at 1/4
+/// is 500x313), and the last row or column is part padding. Taking 313/1250 for the scale stretched
+/// every output by up to a pixel's worth towards its far edge (0.2 px on average at 1/4, 0.75 at 1/8),
+/// which cost up to 0.06 SSIM against sharp on sharp-edged photos (`bench/sweep.py`, issue 22): the
+/// scale is n/8 exactly, recovered from the decoded width (ceil(width * n / 8) grows with n).
+pub fn content_scale(info: &ImageInfo, decoded_w: u32, decoded_h: u32) -> (f64, f64) {
+    let ratio = (
+        f64::from(decoded_w) / f64::from(info.width.max(1)),
+        f64::from(decoded_h) / f64::from(info.height.max(1)),
+    );
+    if info.format != Format::Jpeg {
+        // WebP is rescaled to exactly its size; the rest decode at full size.
+        return ratio;
+    }
+    let scaled = |size: u32, n: u32| (u64::from(size) * u64::from(n)).div_ceil(8);
+    (1..=8u32)
+        .find(|&n| {
+            scaled(info.width, n) == u64::from(decoded_w)
+                && scaled(info.height, n) == u64::from(decoded_h)
+        })
+        .map_or(ratio, |n| (f64::from(n) / 8.0, f64::from(n) / 8.0))
+}
+
 /// Decodes `src` at `scale` (see [`scale_for`]), in the stored frame. `profile` is the image's embedded
 /// ICC profile: a CMYK JPEG is converted to sRGB here, through it when it is a CMYK profile (RGB images
 /// are converted by the caller, see `colour`).
@@ -732,6 +758,27 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn content_scale_is_the_dct_scale_not_the_rounded_size() {
+        let jpeg = ImageInfo {
+            format: Format::Jpeg,
+            width: 2000,
+            height: 1250,
+            orientation: crate::pipeline::orient::Orientation::Normal,
+        };
+        // 1/4: 500x313 decoded, of which 312.5 rows are picture.
+        assert_eq!(content_scale(&jpeg, 500, 313), (0.25, 0.25));
+        assert_eq!(content_scale(&jpeg, 250, 157), (0.125, 0.125));
+        assert_eq!(content_scale(&jpeg, 2000, 1250), (1.0, 1.0));
+        // Not a DCT scale of this image: the ratio of the sizes.
+        assert_eq!(content_scale(&jpeg, 1000, 500), (0.5, 0.4));
+        let webp = ImageInfo {
+            format: Format::WebP,
+            ..jpeg
+        };
+        assert_eq!(content_scale(&webp, 500, 313), (0.25, 313.0 / 1250.0));
     }
 
     #[test]

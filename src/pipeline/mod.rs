@@ -615,10 +615,7 @@ fn decoded_region(
     let stored =
         info.orientation
             .stored_region(plan.region, f64::from(info.width), f64::from(info.height));
-    let (kx, ky) = (
-        f64::from(decoded.width) / f64::from(info.width.max(1)),
-        f64::from(decoded.height) / f64::from(info.height.max(1)),
-    );
+    let (kx, ky) = decode::content_scale(info, decoded.width, decoded.height);
     let (decoded_w, decoded_h) = (f64::from(decoded.width), f64::from(decoded.height));
     let mut region = geometry::Region {
         x: 0.0,
