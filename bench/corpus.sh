@@ -51,6 +51,7 @@ done
 need jpegtran libjpeg-turbo-progs || true
 need pngtopnm netpbm || true
 need pdftoppm poppler-utils || true
+need convert imagemagick || true  # the 2000 px web exports (.web2000.jpg)
 need python3 python3 || true   # only for the summary (JPEG marker parsing, stdlib only)
 
 # sharp (libvips + mozjpeg), only if SHARP_DIR points at an install (dir holding

@@ -25,6 +25,7 @@ mod memory;
 mod observability;
 mod options;
 mod pngsuite;
+mod quality_floor;
 mod readiness;
 mod replicas;
 mod resilience;
