@@ -249,16 +249,31 @@ PY
 fi
 
 # --- 1a. quality sweep ------------------------------------------------------------------------------------
-# Every width from 64 to each photo's own (SWEEP_MAX caps it) in ~7% steps, JPEG q80, sizer and sharp
-# against one full-precision reference (bench/sweep.py): the worst SSIM gap to sharp, and where.
+# Issue 22's floor on the whole corpus (bench/CORPUS.md: 79 files fetched by bench/corpus.sh from pinned
+# Debian packages into SIZER_CORPUS, ~300 MB once): every width from 64 px to each photo's own (SWEEP_MAX
+# caps it) in ~7 % steps for JPEG and WebP at q80, ~15 % steps for AVIF (each engine's default quality) up
+# to the 4 MP sizer serves as AVIF; sizer and sharp against one full-precision reference (bench/sweep.py):
+# the worst SSIM gap to sharp and where, and the bytes ratio. SWEEP_FORMATS (default jpeg,webp,avif) and
+# SWEEP_HALF (tune, check or all, the default) narrow it; without the corpus (no network) it falls back to
+# the repository's photos. About 2 hours on 2 cores for everything; QUICK=1 sweeps JPEG on the check half.
 if want sweep; then
 log "quality sweep (bench/sweep.py)"
-sweep_args=()
+corpus=${SIZER_CORPUS:-$HOME/.cache/sizer-corpus}
+sweep_args=(--formats "${SWEEP_FORMATS:-jpeg,webp,avif}" --jobs "$(nproc)")
+[ "${QUICK:-0}" = 1 ] && sweep_args=(--formats jpeg --step 1.25 --jobs "$(nproc)") && SWEEP_HALF=${SWEEP_HALF:-check}
 [ -n "${SWEEP_MAX:-}" ] && sweep_args+=(--max "$SWEEP_MAX")
+if SHARP_DIR=$SHARP_DIR bash "$here/corpus.sh" "$corpus" >"$work/corpus.log" 2>&1; then
+  sweep_dir=$corpus
+  sweep_args+=(--corpus "$here/corpus.tsv" --half "${SWEEP_HALF:-all}")
+  sweep_what="the corpus (bench/CORPUS.md, half: ${SWEEP_HALF:-all})"
+else
+  sweep_dir=$IMAGES
+  sweep_what="the repository's photos only (bench/corpus.sh failed: $(tail -1 "$work/corpus.log"))"
+fi
 {
-  echo "## Quality sweep: SSIM of sizer's and sharp's JPEG at every width, 64 px to full size in ~7% steps"
+  echo "## Quality sweep: SSIM of sizer's and sharp's outputs at every width, 64 px to full size, on $sweep_what"
   echo
-  if SHARP_DIR=$SHARP_DIR python3 "$here/sweep.py" "$IMAGES" "$SIZER" "${sweep_args[@]}" --tsv "$work/sweep.tsv" >"$work/sweep.md" 2>"$work/sweep.err"; then
+  if SHARP_DIR=$SHARP_DIR python3 "$here/sweep.py" "$sweep_dir" "$SIZER" "${sweep_args[@]}" --tsv "$work/sweep.tsv" >"$work/sweep.md" 2>"$work/sweep.err"; then
     cat "$work/sweep.md"
   else
     echo "n/a: bench/sweep.py failed ($(tail -1 "$work/sweep.err"))"
@@ -584,6 +599,18 @@ if want memory; then
     done
   } >>"$R"
 fi
+
+# --- summary ---------------------------------------------------------------------------------------------
+# The lines a regression shows in first.
+{
+  echo "## Summary"
+  echo
+  if [ -s "$work/sweep.md" ] && grep -q '^SWEEP ' "$work/sweep.md"; then
+    echo "- quality floor (worst SSIM gap to sharp, at equal output size; floor −0.005): \`$(grep '^SWEEP ' "$work/sweep.md" | sed 's/^SWEEP //')\`"
+  else
+    echo "- quality floor: n/a (the sweep did not run)"
+  fi
+} >>"$R"
 
 cp "$R" "$REPORT" 2>/dev/null && log "report also saved to $REPORT"
 cat "$R"
