@@ -67,23 +67,29 @@ pub fn scale_for(info: &ImageInfo, target_w: u32, target_h: u32) -> Scale {
 /// is 500x313), and the last row or column is part padding. Taking 313/1250 for the scale stretched
 /// every output by up to a pixel's worth towards its far edge (0.2 px on average at 1/4, 0.75 at 1/8),
 /// which cost up to 0.06 SSIM against sharp on sharp-edged photos (`bench/sweep.py`, issue 22): the
-/// scale is n/8 exactly, recovered from the decoded width (ceil(width * n / 8) grows with n).
+/// scale is n/8 exactly, recovered from the decoded size ([`jpeg_scaled_size`] grows with n by at least
+/// one pixel a step once a side is 8 px or more). An image under 8 px on both sides, whose scaled sizes
+/// repeat (4 px is 4 at both 7/8 and 8/8), keeps the ratio of the sizes: the recovery would be a guess.
 pub fn content_scale(info: &ImageInfo, decoded_w: u32, decoded_h: u32) -> (f64, f64) {
     let ratio = (
         f64::from(decoded_w) / f64::from(info.width.max(1)),
         f64::from(decoded_h) / f64::from(info.height.max(1)),
     );
-    if info.format != Format::Jpeg {
+    if info.format != Format::Jpeg || info.width.max(info.height) < 8 {
         // WebP is rescaled to exactly its size; the rest decode at full size.
         return ratio;
     }
-    let scaled = |size: u32, n: u32| (u64::from(size) * u64::from(n)).div_ceil(8);
-    (1..=8u32)
+    (1..=8u8)
         .find(|&n| {
-            scaled(info.width, n) == u64::from(decoded_w)
-                && scaled(info.height, n) == u64::from(decoded_h)
+            jpeg_scaled_size(info.width, n) == u64::from(decoded_w)
+                && jpeg_scaled_size(info.height, n) == u64::from(decoded_h)
         })
         .map_or(ratio, |n| (f64::from(n) / 8.0, f64::from(n) / 8.0))
+}
+
+/// A side of `size` pixels decoded by libjpeg at n/8: rounded up, ceil(size * n / 8).
+pub fn jpeg_scaled_size(size: u32, n: u8) -> u64 {
+    (u64::from(size) * u64::from(n)).div_ceil(8)
 }
 
 /// Decodes `src` at `scale` (see [`scale_for`]), in the stored frame. `profile` is the image's embedded
@@ -144,7 +150,6 @@ const JPEG_HEADROOM: f64 = 1.5;
 /// the headroom for that scale ([`JPEG_HEADROOM_DC`] at 1/8, [`JPEG_HEADROOM`] above). libjpeg rounds
 /// scaled sizes up: ceil(size * n / 8).
 pub fn jpeg_scale_numerator(src_w: u32, src_h: u32, target_w: u32, target_h: u32) -> u8 {
-    let scaled = |size: u32, n: u32| (u64::from(size) * u64::from(n)).div_ceil(8);
     let need = |target: u32, n: u8| {
         let headroom = if n == 1 {
             JPEG_HEADROOM_DC
@@ -155,8 +160,8 @@ pub fn jpeg_scale_numerator(src_w: u32, src_h: u32, target_w: u32, target_h: u32
     };
     (1..=8u8)
         .find(|&n| {
-            scaled(src_w, n.into()) >= need(target_w, n)
-                && scaled(src_h, n.into()) >= need(target_h, n)
+            jpeg_scaled_size(src_w, n) >= need(target_w, n)
+                && jpeg_scaled_size(src_h, n) >= need(target_h, n)
         })
         .unwrap_or(8)
 }
@@ -784,6 +789,20 @@ mod tests {
             ..jpeg
         };
         assert_eq!(content_scale(&webp, 500, 313), (0.25, 313.0 / 1250.0));
+        // Under 8 px on both sides the scaled sizes repeat (4 at 7/8 and 8/8): the ratio, as before.
+        let tiny = ImageInfo {
+            width: 4,
+            height: 4,
+            ..jpeg
+        };
+        assert_eq!(content_scale(&tiny, 4, 4), (1.0, 1.0));
+        // One side of 8 px or more is enough to tell the scales apart.
+        let strip = ImageInfo {
+            width: 4,
+            height: 16,
+            ..jpeg
+        };
+        assert_eq!(content_scale(&strip, 4, 14), (0.875, 0.875));
     }
 
     #[test]

@@ -97,8 +97,8 @@ fn decoder_bytes(header: &[u8], info: &probe::ImageInfo) -> u64 {
 pub fn decoded_size(info: &probe::ImageInfo, scale: decode::Scale) -> u64 {
     let (w, h) = match scale {
         decode::Scale::Eighths(n) => (
-            (u64::from(info.width) * u64::from(n)).div_ceil(8),
-            (u64::from(info.height) * u64::from(n)).div_ceil(8),
+            decode::jpeg_scaled_size(info.width, n),
+            decode::jpeg_scaled_size(info.height, n),
         ),
         decode::Scale::Exact(w, h) => (u64::from(w), u64::from(h)),
         decode::Scale::Full => (u64::from(info.width), u64::from(info.height)),
