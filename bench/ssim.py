@@ -67,6 +67,8 @@ def ensure_deps():
 
 
 ensure_deps()
+if sys.argv[1:] == ["--setup"]:
+    sys.exit(0)  # `ssim.py --setup`: make the venv (scripts/test does, before the suite) and stop
 
 import numpy as np  # noqa: E402
 from PIL import Image, ImageOps  # noqa: E402

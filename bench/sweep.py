@@ -131,6 +131,19 @@ def geomean(values):
     return math.exp(sum(math.log(v) for v in values) / len(values)) if values else None
 
 
+FLOOR = -0.005
+
+
+def stats(rows):
+    """Of sweep rows: the scored ones, the worst of them (None if none), how many are below the floor, the
+    mean gap and the bytes geomean (over every row, scored or not)."""
+    scored = [r for r in rows if r[5] is not None]
+    worst = min(scored, key=lambda r: r[5]) if scored else None
+    below = sum(1 for r in scored if r[5] < FLOOR)
+    mean = sum(r[5] for r in scored) / len(scored) if scored else None
+    return scored, worst, below, mean, geomean([r[6] for r in rows])
+
+
 def main(argv):
     if len(argv) < 2:
         print(__doc__, file=sys.stderr)
@@ -167,34 +180,26 @@ def main(argv):
             rows.extend(photo_rows)
             for fmt in formats:
                 mine = [r for r in photo_rows if r[1] == fmt]
-                scored = [r for r in mine if r[5] is not None]
+                scored, low, below, mean, g = stats(mine)
                 if not scored:
                     print(f"| {name} | {fmt} | 0 of {len(mine)} | n/a | | | | |", flush=True)
                     continue
-                low = min(scored, key=lambda r: r[5])
-                below = sum(1 for r in scored if r[5] < -0.005)
-                mean = sum(r[5] for r in scored) / len(scored)
                 print(f"| {name} | {fmt} | {len(scored)} of {len(mine)} ({mine[0][2]}–{mine[-1][2]}) | {low[5]:+.4f} | "
-                      f"{low[2]} | {below} | {mean:+.4f} | {geomean([r[6] for r in mine]):.3f} |", flush=True)
+                      f"{low[2]} | {below} | {mean:+.4f} | {g:.3f} |", flush=True)
     print()
     summary = []
-    scored_all = [r for r in rows if r[5] is not None]
     print("| format | widths scored | not scored (sizes differ) | worst gap | where | below −0.005 | bytes geomean |")
     print("|---|---|---|---|---|---|---|")
     for fmt in formats:
         mine = [r for r in rows if r[1] == fmt]
-        scored = [r for r in mine if r[5] is not None]
+        scored, low, below, _, g = stats(mine)
         if not scored:
             continue
-        low = min(scored, key=lambda r: r[5])
-        below = sum(1 for r in scored if r[5] < -0.005)
-        g = geomean([r[6] for r in mine])
         print(f"| {fmt} | {len(scored)} | {len(mine) - len(scored)} | {low[5]:+.4f} | {low[0]} at {low[2]} px | "
               f"{below} | {g:.3f} |")
         summary.append(f"bytes_{fmt}={g:.3f}")
     print()
-    worst = min(scored_all, key=lambda r: r[5]) if scored_all else None
-    below = sum(1 for r in scored_all if r[5] < -0.005)
+    scored_all, worst, below, _, _ = stats(rows)
     if worst:
         print(f"**Worst SSIM gap to sharp: {worst[5]:+.4f} ({worst[0]}, {worst[1]}, {worst[2]} px wide)**; "
               f"the floor is −0.005.")
