@@ -411,7 +411,7 @@ fn libjpeg_message(cinfo: &mut mozjpeg_sys::jpeg_common_struct) -> String {
     String::from_utf8_lossy(&buffer[..end]).into_owned()
 }
 
-fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
+pub(super) fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
     match panic.downcast::<String>() {
         Ok(s) => *s,
         Err(panic) => panic

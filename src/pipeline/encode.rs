@@ -1,9 +1,6 @@
 //! Pixels to bytes in the original's format. Metadata is not copied: orientation is already applied.
 //!
-//! - JPEG: jpeg-encoder (pure Rust, AVX2 picked at run time): baseline, 4:2:0, the standard Huffman tables,
-//!   the IJG quality scale. A third of the time of libjpeg-turbo without its nasm SIMD, for ~4% more bytes.
-//!   Its optimised Huffman tables are not used: zune-jpeg misreads them (libjpeg does not), and output
-//!   every decoder reads identically matters more than 4%.
+//! - JPEG: libjpeg in its libjpeg-turbo mode, baseline, 4:2:0, optimised Huffman tables, in [`jpeg`].
 //! - WebP: libwebp, lossy.
 //! - PNG: lossless by default, `image`'s encoder with fast deflate and adaptive filtering; an alpha channel
 //!   that is opaque everywhere is dropped. [`PngMode::Palette`] writes an 8-bit palette PNG instead
@@ -11,11 +8,13 @@
 //! - GIF: `image`'s encoder (NeuQuant palette), a single frame.
 //! - AVIF: rav1e through ravif, in [`super::avif`].
 
+mod jpeg;
+
 use image::ExtendedColorType;
 use image::ImageEncoder;
 
 use super::probe::Format;
-use super::{Layout, PipelineError, Pixels, avif, canvas, is_opaque, palette};
+use super::{Layout, PipelineError, Pixels, avif, is_opaque, palette};
 
 /// How PNG output is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
@@ -62,55 +61,12 @@ pub fn encode_tagged(
     carried: Carried<'_>,
 ) -> Result<Vec<u8>, PipelineError> {
     match format {
-        Format::Jpeg => encode_jpeg(pixels, quality, carried),
+        Format::Jpeg => jpeg::encode(pixels, quality, carried),
         Format::WebP => tag_webp(encode_webp(pixels, quality)?, carried),
         Format::Png => encode_png(pixels, png, carried),
         Format::Gif => encode_gif(pixels),
         Format::Avif => avif::encode_avif(pixels, quality),
     }
-}
-
-fn encode_jpeg(
-    pixels: &Pixels,
-    quality: u8,
-    carried: Carried<'_>,
-) -> Result<Vec<u8>, PipelineError> {
-    let rgb;
-    let (color, data) = match pixels.layout {
-        Layout::Gray => (jpeg_encoder::ColorType::Luma, pixels.data.as_slice()),
-        Layout::Rgb => (jpeg_encoder::ColorType::Rgb, pixels.data.as_slice()),
-        // JPEG has no alpha: composite on white.
-        Layout::Rgba => {
-            rgb = canvas::blend_onto(&pixels.data, canvas::Rgb::WHITE);
-            (jpeg_encoder::ColorType::Rgb, rgb.as_slice())
-        }
-    };
-    let (Ok(width), Ok(height)) = (u16::try_from(pixels.width), u16::try_from(pixels.height))
-    else {
-        return Err(PipelineError::Encode(format!(
-            "jpeg: {}x{} is beyond JPEG's 65535-pixel limit",
-            pixels.width, pixels.height
-        )));
-    };
-    let mut out = Vec::with_capacity(data.len() / 8);
-    let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality);
-    encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_0);
-    if let Some(profile) = carried.profile {
-        encoder
-            .add_icc_profile(profile)
-            .map_err(|e| PipelineError::Encode(format!("jpeg profile: {e}")))?;
-    }
-    if let Some(exif) = carried.exif {
-        let mut app1 = b"Exif\0\0".to_vec();
-        app1.extend_from_slice(exif);
-        encoder
-            .add_app_segment(1, app1)
-            .map_err(|e| PipelineError::Encode(format!("jpeg exif: {e}")))?;
-    }
-    encoder
-        .encode(data, width, height, color)
-        .map_err(|e| PipelineError::Encode(format!("jpeg: {e}")))?;
-    Ok(out)
 }
 
 fn encode_webp(pixels: &Pixels, quality: u8) -> Result<Vec<u8>, PipelineError> {
@@ -275,7 +231,7 @@ fn color_type(layout: Layout) -> ExtendedColorType {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::probe;
+    use crate::pipeline::{canvas, probe};
 
     fn gradient(layout: Layout) -> Pixels {
         let (w, h) = (64u32, 32u32);
