@@ -119,6 +119,9 @@ fn render_bytes(planned: &Planned, job: &Job, info: &probe::ImageInfo) -> u64 {
         + u64::from(!matches!(info.format, Format::Jpeg) && !canvas::has_alpha(format));
     // Bytes per output pixel the encoder works in.
     let encoder = match format {
+        // libjpeg with optimised Huffman tables keeps the whole image's coefficients for its second
+        // pass: 2 bytes a sample, 3 a pixel at 4:2:0 (measured: +40 MB peak RSS over the pure-Rust
+        // encoder for a 5600x4356 output of noise).
         Format::Jpeg => 4,
         Format::Png if job.png == PngMode::Palette => 8,
         Format::Png => 2,
