@@ -2,10 +2,11 @@
 # Multi-stage build: compile in the Rust image, run on a slim Debian with only CA certificates.
 # The C codecs (libjpeg-turbo/mozjpeg, libwebp) and aws-lc are built by cargo with the image's gcc;
 # rav1e's assembly and mozjpeg's SIMD (the `nasm` feature: AVIF encoding about three times faster, JPEG
-# decoding and encoding faster, same bytes) with nasm.
+# decoding and encoding faster, same bytes) with nasm; libaom, sizer's AVIF encoder (the `aom` feature: AVIF
+# at sharp's SSIM and bytes), from source with cmake and nasm.
 
 FROM rust:1.95-bookworm AS build
-RUN apt-get update && apt-get install -y --no-install-recommends nasm \
+RUN apt-get update && apt-get install -y --no-install-recommends nasm cmake \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
@@ -15,7 +16,7 @@ COPY src src
 # Cache mounts keep the registry and the dependency build between image builds.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --features nasm --bin sizer && cp target/release/sizer /usr/local/bin/sizer
+    cargo build --release --locked --features nasm,aom --bin sizer && cp target/release/sizer /usr/local/bin/sizer
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \

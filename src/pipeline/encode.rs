@@ -6,15 +6,16 @@
 //!   that is opaque everywhere is dropped. [`PngMode::Palette`] writes an 8-bit palette PNG instead
 //!   ([`super::palette`]): lossy unless the image has 256 colours or fewer, about a third of the bytes.
 //! - GIF: `image`'s encoder (NeuQuant palette), a single frame.
-//! - AVIF: rav1e through ravif, in [`super::avif`].
+//! - AVIF: libaom (the `aom` feature) or rav1e, in [`avif`].
 
+pub mod avif;
 mod jpeg;
 
 use image::ExtendedColorType;
 use image::ImageEncoder;
 
 use super::probe::Format;
-use super::{Layout, PipelineError, Pixels, avif, is_opaque, palette};
+use super::{Layout, PipelineError, Pixels, is_opaque, palette};
 
 /// How PNG output is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]

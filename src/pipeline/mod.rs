@@ -4,13 +4,12 @@
 //! covers the target) → [`saliency`] (where a `smart` crop goes) → [`resize`] (fast_image_resize, SIMD,
 //! cropping inside the resampler) → [`orient`] (EXIF orientation, applied to the small image) →
 //! [`canvas`] (padding, alpha flattening) → [`encode`] (the requested or the original's format; AVIF is
-//! written by [`avif`] but not read).
+//! written by [`encode::avif`] but not read).
 //!
 //! Synchronous and CPU-bound: callers run it on the CPU pool, never on the async runtime. Knows nothing of
 //! stores or HTTP. The deadline is checked between steps.
 
 pub mod animation;
-pub mod avif;
 pub mod canvas;
 pub mod cmyk;
 pub mod colour;

@@ -166,7 +166,7 @@ async fn avif_original_is_415(backend: Backend) {
         layout: sizer::pipeline::Layout::Rgb,
         data: vec![90; 32 * 24 * 3],
     };
-    let avif = sizer::pipeline::avif::encode_avif(&pixels, 80).expect("AVIF encodes");
+    let avif = sizer::pipeline::encode::avif::encode_avif(&pixels, 80).expect("AVIF encodes");
     let store = TestStore::new(backend).await;
     let key = store
         .put_original("images/photo.avif", bytes::Bytes::from(avif))
