@@ -106,6 +106,8 @@ have node && node -e "require('$SHARP_DIR/node_modules/sharp')" >/dev/null 2>&1 
 # without nasm on this machine sizer is built without it, and the report says so.
 features=(); sizer_features="none (no nasm here: AVIF without rav1e's assembly)"
 if have nasm; then features=(--features nasm); sizer_features=nasm; fi
+# libaom (the `aom` feature, what the Dockerfile ships) needs cmake and nasm.
+if have nasm && have cmake; then features=(--features nasm,aom); sizer_features="nasm,aom (AVIF with libaom)"; fi
 log "building sizer (cargo build --release ${features[*]} --example engine_table --example pregenerate_table --example make_animation --bin sizer)"
 (cd "$repo" && cargo build --release "${features[@]}" --example engine_table --example pregenerate_table --example make_animation --bin sizer) >&2
 target=${CARGO_TARGET_DIR:-$repo/target}
