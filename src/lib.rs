@@ -10,6 +10,9 @@
 //! - [`variants`]: the tiers: memory cache (moka, bounded by bytes) → the variant under the copy prefix →
 //!   computed from the original; coalescing of concurrent misses; background write-back.
 //! - [`coalesce`]: the single-flight primitive `variants` uses.
+//! - [`originals`]: one fetch and one decode of an original shared by the variants made of it at once.
+//! - [`budget`]: the memory admission budget every job reserves from before it holds anything large.
+//! - [`pregenerate`]: the configured variants of an original, made on upload events or by a backfill.
 //! - [`store`]: the `Store` trait with a local-directory and an S3 implementation.
 //! - [`pool`]: the bounded CPU pool; a full queue is a 503, not a pile-up. [`allocator`] keeps the pool's
 //!   freed buffers for reuse rather than faulting them in anew for every request.
