@@ -14,6 +14,7 @@
 //!
 //! Measured on the cold mix (`bench/compare.sh`'s HTTP cold test, 15 s runs): 25.3 -> 27.7 req/s at
 //! concurrency 2, 48.8 -> 53.0 req/s at 8. A no-op on other C libraries.
+#![allow(unsafe_code)] // FFI: glibc's malloc tunables (mallopt), through libc.
 
 /// glibc's largest accepted mmap threshold on 64-bit targets (`HEAP_MAX_SIZE / 2`).
 pub const MMAP_THRESHOLD: usize = 32 << 20;

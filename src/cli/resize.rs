@@ -1,4 +1,5 @@
 //! `sizer resize IN OUT`: exactly the server's pipeline on one file, for scripts and timing.
+#![allow(unsafe_code)] // FFI: a memory map of the input file (memmap2).
 
 use std::path::PathBuf;
 

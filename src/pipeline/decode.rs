@@ -7,6 +7,7 @@
 //! Corrupt data is an error, never grey pixels: libjpeg's warnings about missing or damaged data (a
 //! truncated file, a corrupt segment) abort the decode, as sharp does by default; warnings about complete
 //! but oddly framed data (stray bytes before a marker) do not (see `is_benign_warning`).
+#![allow(unsafe_code)] // FFI: libjpeg (mozjpeg-sys).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -350,6 +351,7 @@ fn strict_error_mgr() -> mozjpeg_sys::jpeg_error_mgr {
     // SAFETY: jpeg_error_mgr is a plain C struct for which all-zero is a valid state, and jpeg_std_error
     // fills in every field it uses before we override the two handlers.
     let mut err: mozjpeg_sys::jpeg_error_mgr = unsafe { std::mem::zeroed() };
+    // SAFETY: `err` is a live, writable jpeg_error_mgr; jpeg_std_error only stores into it.
     unsafe { mozjpeg_sys::jpeg_std_error(&mut err) };
     err.error_exit = Some(unwind_on_error);
     err.emit_message = Some(unwind_on_warning);

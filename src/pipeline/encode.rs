@@ -7,6 +7,7 @@
 //!   ([`super::palette`]): lossy unless the image has 256 colours or fewer, about a third of the bytes.
 //! - GIF: `image`'s encoder (NeuQuant palette), a single frame.
 //! - AVIF: libaom (the `aom` feature) or rav1e, in [`avif`].
+#![allow(unsafe_code)] // FFI: libwebp's mux, through libwebp-sys.
 
 pub mod avif;
 mod jpeg;

@@ -4,6 +4,7 @@
 //! either refused with a precise 4xx and a JSON body, writing nothing, or, when it is a valid image that
 //! merely carries something hostile (a bomb in an ancillary chunk, a ZIP after the image), served re-encoded
 //! without it. Never a 5xx, never a document type, and the service answers a normal request after each.
+#![allow(unsafe_code)] // FFI: libc's setrlimit in a child before exec.
 
 use std::io::Cursor;
 use std::ops::Range;

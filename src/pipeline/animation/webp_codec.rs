@@ -1,6 +1,7 @@
 //! Animated WebP: read with `image-webp` (frames blended and disposed on its canvas), written with
 //! libwebp's `WebPAnimEncoder` (already compiled into `libwebp-sys`), which finds each frame's changed
 //! rectangle itself.
+#![allow(unsafe_code)] // FFI: libwebp's animation encoder (libwebp-sys).
 
 use std::ffi::c_int;
 use std::io::Cursor;

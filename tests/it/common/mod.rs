@@ -6,6 +6,7 @@
 //! [`faults::FaultProxy`] injects faults one level lower, on the wire between sizer's S3 client and the
 //! real S3 server.
 #![allow(dead_code)]
+#![allow(unsafe_code)] // FFI: libc's kill, to stop the server under test.
 
 pub mod faults;
 

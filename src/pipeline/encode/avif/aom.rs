@@ -13,6 +13,7 @@
 //! - Alpha is its own monochrome AV1 item, written only when some pixel is not opaque, at a quality a
 //!   little above the colour's (cavif's rule on libheif's scale): alpha artefacts show as halos.
 //! - One thread: the service runs each encode on its own CPU pool, one image per worker.
+#![allow(unsafe_code)] // FFI: libaom (libaom-sys).
 
 use std::ffi::CStr;
 use std::os::raw::{c_int, c_uint};
