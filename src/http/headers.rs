@@ -6,7 +6,6 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 
-use crate::config::Config;
 use crate::spec::VariantSpec;
 use crate::tier::Tier;
 use crate::variants::{self, Served};
@@ -26,7 +25,7 @@ pub fn respond(
     spec: &VariantSpec,
     method: &Method,
     request: &HeaderMap,
-    config: &Config,
+    configured_cache_control: &HeaderValue,
     now: u64,
 ) -> Response {
     let head = &served.head;
@@ -55,13 +54,20 @@ pub fn respond(
     if let Ok(v) = HeaderValue::from_str(&timing) {
         headers.insert(HeaderName::from_static("server-timing"), v);
     }
-    if let Ok(v) = HeaderValue::from_str(&cache_control(
-        &config.output.cache_control,
-        spec.expires,
-        now,
-    )) {
-        headers.insert(header::CACHE_CONTROL, v);
-    }
+    // The configured value was parsed once, at start-up; only an expiring URL's bound is built here. That
+    // is made of the configured directives and digits, so it is a header value; were it not, nothing
+    // would be cached rather than cached too long.
+    let cache = match spec.expires {
+        None => configured_cache_control.clone(),
+        Some(_) => configured_cache_control
+            .to_str()
+            .ok()
+            .and_then(|configured| {
+                HeaderValue::from_str(&cache_control(configured, spec.expires, now)).ok()
+            })
+            .unwrap_or(HeaderValue::from_static("no-store")),
+    };
+    headers.insert(header::CACHE_CONTROL, cache);
     if let Some(etag) = head
         .etag
         .as_deref()

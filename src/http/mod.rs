@@ -33,6 +33,8 @@ pub struct AppState {
     /// The demo page and its `Content-Security-Policy`, when the store is the embedded default and
     /// `server.demo_page` is on.
     demo: Option<(String, HeaderValue)>,
+    /// `output.cache_control`, parsed once.
+    cache_control: HeaderValue,
     error_cache_control: HeaderValue,
 }
 
@@ -51,6 +53,9 @@ impl AppState {
                     "output.error_cache_control is not a header value".into(),
                 )
             })?;
+        let cache_control = HeaderValue::from_str(&config.output.cache_control).map_err(|_| {
+            crate::config::ConfigError::Invalid("output.cache_control is not a header value".into())
+        })?;
         let rules = SpecRules::from_config(&config).map_err(crate::config::ConfigError::Invalid)?;
         let demo = match demo_root.filter(|_| config.server.demo_page) {
             Some(root) => {
@@ -71,6 +76,7 @@ impl AppState {
             variants,
             events,
             demo,
+            cache_control,
             error_cache_control,
         })
     }

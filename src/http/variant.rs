@@ -52,7 +52,7 @@ pub async fn serve(
         &spec,
         &method,
         &request_headers,
-        &state.config,
+        &state.cache_control,
         context.now,
     );
     // A format chosen from the CDN's token varies on that header too.
