@@ -184,6 +184,9 @@ mod tests {
         }
     }
 
+    /// A higher quality never gives a smaller file, beyond the encoder's own noise: at neighbouring
+    /// quantizers libaom's rate-distortion choices can cost a few bytes the other way (measured: 603
+    /// bytes at cq-level 33, 600 at 32 on this 96x64 picture), so a step may shrink by 2 % at most.
     #[test]
     fn a_higher_quality_is_never_smaller() {
         let pixels = picture(Layout::Rgb, 96, 64);
@@ -194,7 +197,12 @@ mod tests {
                 .map(|&q| encode(&pixels, q).unwrap().len())
                 .collect();
             assert!(
-                sizes.windows(2).all(|s| s[0] <= s[1]),
+                sizes.windows(2).all(|s| s[1] * 50 >= s[0] * 49),
+                "{name}: sizes at qualities {qualities:?}: {sizes:?}"
+            );
+            // And across two steps, never smaller at all.
+            assert!(
+                sizes.windows(3).all(|s| s[0] <= s[2]),
                 "{name}: sizes at qualities {qualities:?}: {sizes:?}"
             );
             assert!(sizes[0] * 3 < sizes[sizes.len() - 1], "{name}: {sizes:?}");
