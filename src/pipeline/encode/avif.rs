@@ -26,6 +26,30 @@ const ENCODER: Encoder = rav1e::encode;
 
 type Encoder = fn(&Pixels, u8) -> Result<Vec<u8>, PipelineError>;
 
+/// sizer's default quality, which each encoder's [`on_scale`] places at its own scale's equivalent of
+/// sharp's default AVIF.
+const DEFAULT_QUALITY: f32 = 80.0;
+
+/// An encoder's own 1-100 quality for sizer's `quality` (1-100): 1 at 1, `at_default` at sizer's
+/// default, 100 at 100, linear in between (so a higher quality never maps lower).
+fn on_scale(quality: u8, at_default: f32) -> f32 {
+    let q = f32::from(quality.clamp(1, 100));
+    let mapped = if q <= DEFAULT_QUALITY {
+        1.0 + (q - 1.0) * (at_default - 1.0) / (DEFAULT_QUALITY - 1.0)
+    } else {
+        at_default + (q - DEFAULT_QUALITY) * (100.0 - at_default) / (100.0 - DEFAULT_QUALITY)
+    };
+    mapped.clamp(1.0, 100.0)
+}
+
+/// The alpha plane's quality for the colour's, on the same scale: cavif's rule, a little higher (alpha
+/// artefacts show as halos), capped at 100.
+fn alpha_quality(colour: f32) -> f32 {
+    ((colour + 100.0) / 2.0)
+        .min(colour + colour / 4.0 + 2.0)
+        .clamp(1.0, 100.0)
+}
+
 /// Encodes 8-bit Gray, RGB or RGBA pixels as an AVIF file at sizer's `quality` (1-100).
 pub fn encode_avif(pixels: &Pixels, quality: u8) -> Result<Vec<u8>, PipelineError> {
     let (width, height) = (pixels.width as usize, pixels.height as usize);
@@ -186,7 +210,8 @@ mod tests {
 
     /// A higher quality never gives a smaller file, beyond the encoder's own noise: at neighbouring
     /// quantizers libaom's rate-distortion choices can cost a few bytes the other way (measured: 603
-    /// bytes at cq-level 33, 600 at 32 on this 96x64 picture), so a step may shrink by 2 % at most.
+    /// bytes at cq-level 33, 600 at 32 on this 96x64 picture), so one of its steps may shrink by 2 % at
+    /// most; rav1e's may not shrink at all.
     #[test]
     fn a_higher_quality_is_never_smaller() {
         let pixels = picture(Layout::Rgb, 96, 64);
@@ -196,8 +221,10 @@ mod tests {
                 .iter()
                 .map(|&q| encode(&pixels, q).unwrap().len())
                 .collect();
+            // rav1e's sizes are strictly in order; libaom's may shrink by 2 % at one step.
+            let slack = if name == "aom" { 49 } else { 50 };
             assert!(
-                sizes.windows(2).all(|s| s[1] * 50 >= s[0] * 49),
+                sizes.windows(2).all(|s| s[1] * 50 >= s[0] * slack),
                 "{name}: sizes at qualities {qualities:?}: {sizes:?}"
             );
             // And across two steps, never smaller at all.

@@ -26,19 +26,13 @@ use crate::pipeline::{Layout, PipelineError, Pixels, is_opaque};
 /// libaom's speed, 0 (slowest) to 9 for still images.
 const CPU_USED: c_int = 5;
 
-/// sizer's default quality, and the libheif quality it stands for (sharp's AVIF default).
-const DEFAULT: u32 = 80;
+/// The libheif quality sizer's default stands for (sharp's AVIF default).
 const AT_DEFAULT: u32 = 50;
 
-/// libheif's quality (1-100) for sizer's `quality` (1-100): 1 at 1, [`AT_DEFAULT`] at sizer's default,
+/// libheif's quality (1-100) for sizer's `quality` (1-100): [`AT_DEFAULT`] at sizer's default, 1 at 1,
 /// 100 at 100, linear in between and rounded.
 fn heif_quality(quality: u8) -> u32 {
-    let q = u32::from(quality.clamp(1, 100));
-    if q <= DEFAULT {
-        1 + ((q - 1) * (AT_DEFAULT - 1) + (DEFAULT - 1) / 2) / (DEFAULT - 1)
-    } else {
-        AT_DEFAULT + ((q - DEFAULT) * (100 - AT_DEFAULT) + (100 - DEFAULT) / 2) / (100 - DEFAULT)
-    }
+    super::on_scale(quality, AT_DEFAULT as f32).round() as u32
 }
 
 /// libaom's constant-quality level (0 best, 63 worst) for a libheif quality, as libheif computes it.
@@ -46,9 +40,9 @@ fn cq_level(heif_quality: u32) -> c_uint {
     ((100 - heif_quality.min(100)) * 63 + 50) / 100
 }
 
-/// The alpha plane's libheif quality for the colour's: cavif's rule, a little higher, at most 100.
+/// The alpha plane's libheif quality for the colour's ([`super::alpha_quality`], rounded down).
 fn alpha_quality(color: u32) -> u32 {
-    ((color + 100) / 2).min(color + color / 4 + 2).min(100)
+    super::alpha_quality(color as f32) as u32
 }
 
 /// Encodes pixels whose buffer [`super::encode_avif`] has checked.
@@ -122,6 +116,8 @@ impl Image {
     fn fill_ycbcr(&mut self, pixels: &Pixels) {
         let width = pixels.width as usize;
         let channels = pixels.layout.channels();
+        // One row of chroma at a time, written after the luma row (the rows are borrowed one by one).
+        let (mut cbs, mut crs) = (vec![0; width], vec![0; width]);
         for (y, row) in pixels.data.chunks_exact(width * channels).enumerate() {
             if pixels.layout == Layout::Gray {
                 self.row(0, y).copy_from_slice(row);
@@ -129,16 +125,10 @@ impl Image {
                 self.row(2, y).fill(128);
                 continue;
             }
-            let mut ys = Vec::with_capacity(width);
-            let mut cbs = Vec::with_capacity(width);
-            let mut crs = Vec::with_capacity(width);
-            for p in row.chunks_exact(channels) {
-                let (luma, cb, cr) = ycbcr(p[0], p[1], p[2]);
-                ys.push(luma);
-                cbs.push(cb);
-                crs.push(cr);
+            let luma = self.row(0, y);
+            for (x, p) in row.chunks_exact(channels).enumerate() {
+                (luma[x], cbs[x], crs[x]) = ycbcr(p[0], p[1], p[2]);
             }
-            self.row(0, y).copy_from_slice(&ys);
             self.row(1, y).copy_from_slice(&cbs);
             self.row(2, y).copy_from_slice(&crs);
         }
@@ -150,8 +140,9 @@ impl Image {
         let width = pixels.width as usize;
         let chroma_rows = (pixels.height as usize).div_ceil(2);
         for (y, row) in pixels.data.chunks_exact(width * 4).enumerate() {
-            let alpha: Vec<u8> = row.chunks_exact(4).map(|p| p[3]).collect();
-            self.row(0, y).copy_from_slice(&alpha);
+            for (dst, p) in self.row(0, y).iter_mut().zip(row.chunks_exact(4)) {
+                *dst = p[3];
+            }
         }
         for y in 0..chroma_rows {
             self.row(1, y).fill(128);

@@ -21,27 +21,13 @@ use crate::pipeline::{Layout, PipelineError, Pixels};
 /// rav1e speed preset, 1 (slowest) to 10.
 const SPEED: u8 = 6;
 
-/// sizer's default quality, and ravif's quality that it maps to.
-const DEFAULT: f32 = 80.0;
+/// ravif's quality at sizer's default.
 const AT_DEFAULT: f32 = 65.0;
 
-/// ravif's quality (1-100, its own scale) for sizer's `quality` (1-100): 1 at 1, [`AT_DEFAULT`] at
-/// sizer's default, 100 at 100, linear in between.
+/// ravif's quality (1-100, its own scale) for sizer's `quality` (1-100): [`AT_DEFAULT`] at sizer's
+/// default, 1 at 1, 100 at 100, linear in between.
 fn ravif_quality(quality: u8) -> f32 {
-    let q = f32::from(quality.clamp(1, 100));
-    let mapped = if q <= DEFAULT {
-        1.0 + (q - 1.0) * (AT_DEFAULT - 1.0) / (DEFAULT - 1.0)
-    } else {
-        AT_DEFAULT + (q - DEFAULT) * (100.0 - AT_DEFAULT) / (100.0 - DEFAULT)
-    };
-    mapped.clamp(1.0, 100.0)
-}
-
-/// Alpha quality for a colour quality on ravif's scale: cavif's rule, a little higher and capped at 100.
-fn alpha_quality(color: f32) -> f32 {
-    ((color + 100.0) / 2.0)
-        .min(color + color / 4.0 + 2.0)
-        .clamp(1.0, 100.0)
+    super::on_scale(quality, AT_DEFAULT)
 }
 
 /// Encodes pixels whose buffer [`super::encode_avif`] has checked.
@@ -50,7 +36,7 @@ pub(super) fn encode(pixels: &Pixels, quality: u8) -> Result<Vec<u8>, PipelineEr
     let color = ravif_quality(quality);
     let encoder = Encoder::new()
         .with_quality(color)
-        .with_alpha_quality(alpha_quality(color))
+        .with_alpha_quality(super::alpha_quality(color))
         .with_speed(SPEED)
         .with_bit_depth(BitDepth::Eight)
         .with_alpha_color_mode(AlphaColorMode::UnassociatedClean)
@@ -92,7 +78,7 @@ mod tests {
         assert!(
             mapped
                 .iter()
-                .map(|&q| alpha_quality(q))
+                .map(|&q| crate::pipeline::encode::avif::alpha_quality(q))
                 .all(|a| (1.0..=100.0).contains(&a))
         );
     }
