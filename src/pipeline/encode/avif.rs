@@ -120,10 +120,11 @@ mod tests {
 
     /// Every encoder this build has: the tests hold each to the same contract.
     fn encoders() -> Vec<(&'static str, Encoder)> {
-        let mut all: Vec<(&'static str, Encoder)> = vec![("rav1e", rav1e::encode)];
-        #[cfg(feature = "aom")]
-        all.push(("aom", aom::encode));
-        all
+        vec![
+            ("rav1e", rav1e::encode as Encoder),
+            #[cfg(feature = "aom")]
+            ("aom", aom::encode as Encoder),
+        ]
     }
 
     /// The container and the AV1 sequence headers, read by an independent parser (avif-parse).
