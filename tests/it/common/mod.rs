@@ -9,6 +9,7 @@
 #![allow(unsafe_code)] // FFI: libc's kill, to stop the server under test.
 
 pub mod faults;
+pub mod images;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
