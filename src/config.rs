@@ -12,8 +12,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-use crate::options::presets::{PresetValue, Presets};
-use crate::options::signing::Signer;
+use crate::options::presets::PresetValue;
 use crate::pipeline::PngMode;
 
 /// Every tunable of the service. Field docs are the reference; README's configuration table repeats them.
@@ -463,7 +462,9 @@ impl Config {
         }
     }
 
-    /// Checks cross-field rules and normalises prefixes to end in `/`.
+    /// Checks the plain values and their cross-field rules, and normalises prefixes to end in `/`.
+    /// Settings with a typed runtime form (presets, signing keys, allow-listed `dpr` and `bg` values,
+    /// `auto_formats`, templates, header values) are checked by their one parse, `Settings::parse`.
     pub fn validate(mut self) -> Result<Config, ConfigError> {
         let invalid = |msg: String| Err(ConfigError::Invalid(msg));
         self.keys.copy_prefix = normalise_prefix(&self.keys.copy_prefix);
@@ -527,24 +528,6 @@ impl Config {
                 "limits.allowed_qualities contains {q}, outside 1-100"
             ));
         }
-        if let Some(d) = self.limits.allowed_dprs.iter().find(|&&d| {
-            !(1.0..=self.limits.max_dpr).contains(&d)
-                || ((d * 10.0).round() - d * 10.0).abs() > 1e-9
-        }) {
-            return invalid(format!(
-                "limits.allowed_dprs contains {d}: each must be from 1 to limits.max_dpr with at most one decimal"
-            ));
-        }
-        if let Some(bg) = self
-            .limits
-            .allowed_backgrounds
-            .iter()
-            .find(|bg| crate::pipeline::Rgb::from_hex(bg).is_none())
-        {
-            return invalid(format!(
-                "limits.allowed_backgrounds contains {bg:?}: each must be six hex digits"
-            ));
-        }
         if self.limits.max_avif_pixels == 0 {
             return invalid("limits.max_avif_pixels must be at least 1".into());
         }
@@ -568,20 +551,6 @@ impl Config {
         }
         if self.limits.max_output_pixels == 0 {
             return invalid("limits.max_output_pixels must be at least 1".into());
-        }
-        for (i, name) in self.output.auto_formats.iter().enumerate() {
-            if !matches!(name.as_str(), "avif" | "webp")
-                || self.output.auto_formats[..i].contains(name)
-            {
-                return invalid(format!(
-                    "output.auto_formats may list \"avif\" and \"webp\", each once; got {name:?}"
-                ));
-            }
-        }
-        Presets::from_config(&self.presets).map_err(ConfigError::Invalid)?;
-        let signer = Signer::from_hex(&self.signing.keys).map_err(ConfigError::Invalid)?;
-        if self.signing.required && !signer.has_keys() {
-            return invalid("signing.required is true but signing.keys is empty".into());
         }
         if self.server.request_timeout_ms == 0 {
             return invalid("server.request_timeout_ms must be above 0".into());
@@ -622,12 +591,6 @@ impl Config {
                 self.store.max_attempts
             ));
         }
-        crate::pregenerate::Templates::from_config(&self).map_err(ConfigError::Invalid)?;
-        http_header_value(&self.output.cache_control, "output.cache_control")?;
-        http_header_value(
-            &self.output.error_cache_control,
-            "output.error_cache_control",
-        )?;
         Ok(self)
     }
 
@@ -673,12 +636,6 @@ fn normalise_prefix(prefix: &str) -> String {
     }
 }
 
-fn http_header_value(value: &str, field: &str) -> Result<(), ConfigError> {
-    axum::http::HeaderValue::from_str(value)
-        .map(drop)
-        .map_err(|_| ConfigError::Invalid(format!("{field} is not a valid HTTP header value")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -718,6 +675,7 @@ mod tests {
 
     #[test]
     fn short_secrets_and_bad_allow_lists_are_refused() {
+        // (the allow-listed dpr and bg values are `Settings::parse`'s: see settings.rs)
         let refused = |edit: &dyn Fn(&mut Config), field: &str| {
             let mut c = Config::default();
             edit(&mut c);
@@ -739,18 +697,6 @@ mod tests {
         refused(
             &|c| c.limits.allowed_qualities = vec![0],
             "limits.allowed_qualities",
-        );
-        refused(
-            &|c| c.limits.allowed_dprs = vec![1.25],
-            "limits.allowed_dprs",
-        );
-        refused(
-            &|c| c.limits.allowed_dprs = vec![4.0],
-            "limits.allowed_dprs",
-        );
-        refused(
-            &|c| c.limits.allowed_backgrounds = vec!["#fff".into()],
-            "limits.allowed_backgrounds",
         );
         let mut c = Config::default();
         c.events.webhook_token = "a-long-enough-token".into();

@@ -24,7 +24,7 @@ use crate::pipeline::{Job, Original, PipelineError, Pixels, memory};
 use crate::pool::CpuPool;
 use crate::store::{Store, StoreError, StoredObject};
 use crate::telemetry::{CacheSize, Metrics};
-use crate::variants::VariantError;
+use crate::variant_error::VariantError;
 
 /// How long an unused original stays in the cache.
 const IDLE: Duration = Duration::from_secs(60);
@@ -36,12 +36,19 @@ pub struct Source {
     pub etag: Option<String>,
 }
 
+/// What a variant's pixels come from.
+#[derive(Clone)]
+pub enum Decoded {
+    /// The original decoded at the scale the job needs.
+    Still(Arc<Pixels>),
+    /// The job's output is an animation, decoded frame by frame from the source's bytes while it is made.
+    Animation,
+}
+
 /// What a variant is made from.
 pub struct Prepared {
     pub source: Arc<Source>,
-    /// The original decoded at the scale the job needs; `None` when the job's output is an animation,
-    /// made frame by frame from the source's bytes.
-    pub decoded: Option<Arc<Pixels>>,
+    pub decoded: Decoded,
     /// Time this request spent reading the store (a HEAD when the original was shared).
     pub fetch: Duration,
     /// Time this request spent decoding (zero when it used a shared decode).
@@ -177,7 +184,7 @@ impl Originals {
             let (decoded, decode) = self.decode(&source, job, deadline).await?;
             return Ok(Prepared {
                 source,
-                decoded: Some(Arc::new(decoded)),
+                decoded: Decoded::Still(Arc::new(decoded)),
                 fetch,
                 decode,
                 held,
@@ -208,7 +215,7 @@ impl Originals {
         });
         Ok(Prepared {
             source,
-            decoded: Some(decoded),
+            decoded: Decoded::Still(decoded),
             fetch,
             // Zero when shared: this request decoded nothing.
             decode,
@@ -257,7 +264,7 @@ impl Originals {
         let (decoded, decode) = self.decode(&source, job, deadline).await?;
         Ok(Prepared {
             source,
-            decoded: Some(Arc::new(decoded)),
+            decoded: Decoded::Still(Arc::new(decoded)),
             fetch,
             decode,
             held,
@@ -390,7 +397,7 @@ impl Originals {
 fn animation(source: Arc<Source>, fetch: Duration, held: Reservation) -> Prepared {
     Prepared {
         source,
-        decoded: None,
+        decoded: Decoded::Animation,
         fetch,
         decode: Duration::ZERO,
         held,

@@ -17,7 +17,6 @@
 //! - "created" for an original that is gone removes its variants, and "removed" for one that exists
 //!   again keeps them: the store's present state wins over the order events arrive in.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -26,73 +25,15 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 
 use crate::config::Config;
-use crate::options::{Options, UrlError, grammar};
 use crate::originals::{ReadFailure, read_reserved};
 use crate::pipeline::{self, Job, PipelineError};
 use crate::pool::{CpuPool, PoolError};
-use crate::spec::{JobLimits, SpecRules, VariantSpec, is_variant_of};
+use crate::settings::Settings;
+use crate::spec::{JobLimits, SpecRules, Templates, VariantSpec, is_variant_of};
 use crate::store::{ObjectInfo, PutOptions, Store, StoreError, Written};
 use crate::telemetry::Metrics;
 
 pub mod backfill;
-
-/// The configured variant templates, parsed and checked.
-#[derive(Debug, Clone)]
-pub struct Templates {
-    templates: Vec<(String, Options)>,
-}
-
-impl Templates {
-    /// Parses `pregenerate.variants`; the error names the template and what is wrong with it.
-    pub fn from_config(config: &Config) -> Result<Templates, String> {
-        let rules = SpecRules::from_config(config)?;
-        let mut templates = Vec::new();
-        for text in &config.pregenerate.variants {
-            let invalid = |why: String| format!("pregenerate.variants: {text:?}: {why}");
-            let trimmed = text.trim_matches('/');
-            let path = format!("/{trimmed}/-/x");
-            let not_options = || {
-                invalid("expected URL options without a key, e.g. \"w/300\" or \"p/thumb\"".into())
-            };
-            let parsed = match grammar::parse(&path) {
-                Ok(parsed) if !trimmed.is_empty() && parsed.raw_key == "x" => parsed,
-                Ok(_) | Err(UrlError::NoRoute) => return Err(not_options()),
-                Err(e) => return Err(invalid(e.to_string())),
-            };
-            if parsed.signature.is_some() || parsed.options.expires.is_some() {
-                return Err(invalid(
-                    "signatures and exp/ belong to URLs, not to pre-generation".into(),
-                ));
-            }
-            // Checked against the rules now (sizes, presets, limits), with a key every rule accepts.
-            let probe_key = format!(
-                "{}x.jpg",
-                rules.source_prefixes.first().map_or("", String::as_str)
-            );
-            VariantSpec::from_template(&parsed.options, &probe_key, &rules)
-                .map_err(|e| invalid(e.to_string()))?;
-            templates.push((text.clone(), parsed.options));
-        }
-        Ok(Templates { templates })
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.templates.is_empty()
-    }
-
-    /// Every variant the templates make of `key`, each once.
-    pub fn specs_for(&self, key: &str, rules: &SpecRules) -> Result<Vec<VariantSpec>, UrlError> {
-        let mut by_key = BTreeMap::new();
-        for (_, options) in &self.templates {
-            for spec in VariantSpec::from_template(options, key, rules)? {
-                by_key
-                    .entry(spec.variant_key(&rules.copy_prefix))
-                    .or_insert(spec);
-            }
-        }
-        Ok(by_key.into_values().collect())
-    }
-}
 
 /// Why an event for a key was acknowledged without work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,20 +156,21 @@ pub struct Pregenerator {
 impl Pregenerator {
     pub fn new(
         config: &Config,
+        settings: &Settings,
         store: Arc<dyn Store>,
         pool: CpuPool,
         metrics: Arc<Metrics>,
-    ) -> Result<Pregenerator, String> {
-        Ok(Pregenerator {
+    ) -> Pregenerator {
+        Pregenerator {
             store,
             pool,
             metrics,
-            rules: SpecRules::from_config(config)?,
-            templates: Templates::from_config(config)?,
+            rules: settings.rules.clone(),
+            templates: settings.templates.clone(),
             max_source_bytes: config.limits.max_source_bytes,
             limits: JobLimits::from_config(config),
             guard_logged: AtomicBool::new(false),
-        })
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

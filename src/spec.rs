@@ -119,7 +119,8 @@ pub struct SpecRules {
 }
 
 impl SpecRules {
-    /// From a validated configuration; the error names the setting (validation refuses these first).
+    /// Parses the grammar's settings of a validated configuration (presets, signing keys, allow-lists);
+    /// the error names the setting. Called once, by `Settings::parse`.
     pub fn from_config(config: &Config) -> Result<Self, String> {
         Ok(SpecRules {
             copy_prefix: config.keys.copy_prefix.clone(),
@@ -132,9 +133,12 @@ impl SpecRules {
                 .iter()
                 .map(|&d| {
                     let tenths = (d * 10.0).round();
-                    if (tenths - d * 10.0).abs() > 1e-6 || !(10.0..=99.0).contains(&tenths) {
+                    if (tenths - d * 10.0).abs() > 1e-6
+                        || !(10.0..=99.0).contains(&tenths)
+                        || d > config.limits.max_dpr
+                    {
                         return Err(format!(
-                            "limits.allowed_dprs: {d} is not 1 to 9.9 with at most one decimal"
+                            "limits.allowed_dprs contains {d}: each must be from 1 to limits.max_dpr with at most one decimal"
                         ));
                     }
                     Ok(Dpr(tenths as u16))
@@ -159,18 +163,29 @@ impl SpecRules {
             keep_credits: config.output.keep_copyright,
             still: config.output.first_frame_only,
             auto_format: config.output.auto_format,
-            auto_formats: config
-                .output
-                .auto_formats
-                .iter()
-                .filter_map(|name| Format::from_name(name))
-                .collect(),
+            auto_formats: auto_formats(&config.output.auto_formats)?,
             presets: Presets::from_config(&config.presets)?,
             signer: Signer::from_hex(&config.signing.keys)?,
             signing_required: config.signing.required,
             only_presets: config.signing.only_presets,
         })
     }
+}
+
+/// `output.auto_formats`: AVIF and WebP, each at most once, in the order of preference.
+fn auto_formats(names: &[String]) -> Result<Vec<Format>, String> {
+    let mut formats = Vec::new();
+    for name in names {
+        match Format::from_name(name) {
+            Some(f @ (Format::Avif | Format::WebP)) if !formats.contains(&f) => formats.push(f),
+            _ => {
+                return Err(format!(
+                    "output.auto_formats may list \"avif\" and \"webp\", each once; got {name:?}"
+                ));
+            }
+        }
+    }
+    Ok(formats)
 }
 
 /// Longest key S3 accepts; a variant's key (copy prefix + original's key + `/` + variant name) must fit.
@@ -341,41 +356,61 @@ impl VariantSpec {
     /// format, `.auto-<ext>` a negotiated one. A plain `/w/600/` URL keeps its historical key `w600_q80`.
     /// All variants of an original share the prefix `<copy_prefix><source>/`, so they list and purge together.
     pub fn variant_key(&self, copy_prefix: &str) -> String {
+        // Every field, by name: a new one fails to compile here until it has a key part or a reason
+        // for none.
+        let VariantSpec {
+            source,
+            width,
+            height,
+            fit,
+            gravity,
+            background,
+            quality,
+            png,
+            keep_profile,
+            keep_credits,
+            still,
+            format,
+            // The suffix's `auto-` says it.
+            negotiated: _,
+            // Changes no byte.
+            expires: _,
+        } = self;
         let mut parts: Vec<String> = Vec::new();
-        if let Some(w) = self.width {
+        if let Some(w) = width {
             parts.push(format!("w{w}"));
         }
-        if let Some(h) = self.height {
+        if let Some(h) = height {
             parts.push(format!("h{h}"));
         }
-        if self.fit != Fit::Inside {
-            parts.push(self.fit.name().to_string());
+        if *fit != Fit::Inside {
+            parts.push(fit.name().to_string());
         }
-        if self.gravity != Gravity::Centre {
-            parts.push(format!("g{}", self.gravity.name()));
+        if *gravity != Gravity::Centre {
+            parts.push(format!("g{}", gravity.name()));
         }
-        if let Some(bg) = self.background {
+        if let Some(bg) = background {
             parts.push(format!("bg{}", bg.hex()));
         }
-        parts.push(format!("q{}", self.quality));
-        if self.png == PngMode::Palette {
+        parts.push(format!("q{quality}"));
+        if *png == PngMode::Palette {
             parts.push("p".into());
         }
-        if self.keep_profile {
+        if *keep_profile {
             parts.push("icc".into());
         }
-        if self.keep_credits {
+        if *keep_credits {
             parts.push("cr".into());
         }
-        if self.still {
+        if *still {
             parts.push("still".into());
         }
-        let suffix = match self.format {
+        let suffix = match format {
             OutputFormat::Original => String::new(),
             OutputFormat::Fixed(f) => format!(".{}", f.extension()),
             OutputFormat::Negotiated { format, .. } => format!(".auto-{}", format.extension()),
         };
-        format!("{copy_prefix}{}/{}{suffix}", self.source, parts.join("_"))
+        format!("{copy_prefix}{source}/{}{suffix}", parts.join("_"))
     }
 
     /// The pipeline's job for this variant, under the configured limits.
@@ -384,19 +419,39 @@ impl VariantSpec {
         limits: &JobLimits,
         deadline: Option<std::time::Instant>,
     ) -> crate::pipeline::Job {
+        // Every field, by name: a new one fails to compile here until the pipeline is told of it (or
+        // a reason is given why it needs not be).
+        let VariantSpec {
+            source: _,
+            width: _,
+            height: _,
+            fit: _,
+            gravity: _,
+            background,
+            quality,
+            png,
+            keep_profile,
+            keep_credits,
+            still,
+            format,
+            // Read by HTTP (`Vary`), not by the pipeline.
+            negotiated: _,
+            expires: _,
+        } = *self;
         crate::pipeline::Job {
+            // width, height, fit, gravity
             target: self.target(limits.allow_upscale),
-            background: self.background,
-            quality: self.quality,
-            png: self.png,
-            format: self.format,
-            keep_profile: self.keep_profile,
-            keep_credits: self.keep_credits,
+            background,
+            quality,
+            png,
+            format,
+            keep_profile,
+            keep_credits,
             max_pixels: limits.max_pixels,
             max_output_pixels: limits.max_output_pixels,
             max_avif_pixels: limits.max_avif_pixels,
             animation: crate::pipeline::animation::Limits {
-                animate: !self.still,
+                animate: !still,
                 max_frames: limits.max_frames,
                 max_pixels: limits.max_animation_pixels,
             },
@@ -617,6 +672,10 @@ pub fn check_key(key: String, rules: &SpecRules) -> Result<String, UrlError> {
     }
     Ok(key)
 }
+
+mod templates;
+
+pub use templates::Templates;
 
 #[cfg(test)]
 mod tests;

@@ -15,6 +15,7 @@ use crate::http::connections::{self, ConnectionLimits};
 use crate::http::{self, AppState};
 use crate::pool::CpuPool;
 use crate::pregenerate::Pregenerator;
+use crate::settings::Settings;
 use crate::store::{FsStore, S3Store, Store, StoreError};
 use crate::telemetry::Metrics;
 use crate::variants::Variants;
@@ -134,6 +135,7 @@ fn assemble_state(
     store: Arc<dyn Store>,
     demo_root: Option<&Path>,
 ) -> Result<Arc<AppState>, StartupError> {
+    let settings = Settings::parse(&config)?;
     let pool = CpuPool::from_config(&config)?;
     let metrics = Arc::new(Metrics::default());
     let variants = Variants::new(
@@ -142,8 +144,7 @@ fn assemble_state(
         pool.clone(),
         Arc::clone(&metrics),
     );
-    let pregenerator = Pregenerator::new(&config, store, pool, Arc::clone(&metrics))
-        .map_err(ConfigError::Invalid)?;
+    let pregenerator = Pregenerator::new(&config, &settings, store, pool, Arc::clone(&metrics));
     let bucket = (config.store.kind == StoreKind::S3).then(|| config.store.bucket.clone());
     let events = Events::new(
         Arc::new(pregenerator),
@@ -153,7 +154,7 @@ fn assemble_state(
         2 * config.pool_workers(),
     );
     Ok(Arc::new(AppState::new(
-        config, variants, events, demo_root,
+        config, &settings, variants, events, demo_root,
     )?))
 }
 

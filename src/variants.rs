@@ -16,13 +16,14 @@ use tokio_util::task::TaskTracker;
 use crate::budget::Reservation;
 use crate::coalesce::Coalescer;
 use crate::config::Config;
-use crate::originals::Originals;
-use crate::pipeline::{self, Format, PipelineError, Timings};
+use crate::originals::{Decoded, Originals};
+use crate::pipeline::{self, Format, Timings};
 use crate::pool::{CpuPool, PoolError};
 use crate::spec::{JobLimits, VariantSpec};
 use crate::store::{ByteStream, PutOptions, Store, StoreError, StoredObject};
 use crate::telemetry::{CacheSize, Gauges, Metrics};
 pub use crate::tier::Tier;
+pub use crate::variant_error::VariantError;
 
 /// What is known of a variant without its body.
 #[derive(Debug, Clone)]
@@ -114,25 +115,6 @@ impl Served {
             timing: variant.timing.filter(|_| tier == Tier::Computed),
         }
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum VariantError {
-    #[error("original '{0}' not found")]
-    OriginalNotFound(String),
-    /// The key names an object sizer wrote (it carries the output mark): never an original.
-    #[error("'{0}' is a variant written by sizer, not an original")]
-    OriginalIsVariant(String),
-    #[error("original is {size} bytes, above the limit of {limit}")]
-    SourceTooLarge { size: u64, limit: u64 },
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Pipeline(#[from] PipelineError),
-    #[error(transparent)]
-    Pool(#[from] PoolError),
-    #[error(transparent)]
-    Budget(#[from] crate::budget::BudgetError),
 }
 
 /// How a coalesced miss ended: a variant every waiter can share, or one too large to hold in memory,
@@ -345,8 +327,8 @@ impl Inner {
         let encoded = self
             .pool
             .run(move || match decoded {
-                Some(decoded) => source.original.render(&decoded, &job),
-                None => source.original.animate(&source.bytes, &job),
+                Decoded::Still(pixels) => source.original.render(&pixels, &job),
+                Decoded::Animation => source.original.animate(&source.bytes, &job),
             })
             .await
             .inspect_err(|e| {

@@ -14,6 +14,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sizer::pool::CpuPool;
 use sizer::pregenerate::Pregenerator;
 use sizer::pregenerate::backfill::{self, Backfill, Ended, Progress, get};
+use sizer::settings::Settings;
 use sizer::telemetry::Metrics;
 
 #[derive(Args)]
@@ -47,13 +48,15 @@ pub fn run(args: PregenerateArgs) -> Result<(), String> {
     let concurrency = args
         .concurrency
         .map_or(2 * config.pool_workers(), usize::from);
+    let settings = Settings::parse(&config).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async {
         let store = sizer::startup::open_store(&config)
             .await
             .map_err(|e| e.to_string())?;
         let pool = CpuPool::from_config(&config).map_err(|e| e.to_string())?;
-        let pregenerator = Pregenerator::new(&config, store, pool, Arc::new(Metrics::default()))?;
+        let pregenerator =
+            Pregenerator::new(&config, &settings, store, pool, Arc::new(Metrics::default()));
         let what = if args.dry_run { "checking" } else { "making" };
         eprintln!(
             "sizer pregenerate: {what} {} under {} in {}",

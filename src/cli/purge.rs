@@ -9,6 +9,7 @@ use super::store_args::StoreArgs;
 use clap::Args;
 use sizer::pool::CpuPool;
 use sizer::pregenerate::{Outcome, Pregenerator};
+use sizer::settings::Settings;
 use sizer::telemetry::Metrics;
 
 #[derive(Args)]
@@ -31,13 +32,20 @@ pub fn run(args: PurgeArgs) -> Result<(), String> {
             config.keys.copy_prefix
         ));
     }
+    let settings = Settings::parse(&config).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async {
         let store = sizer::startup::open_store(&config)
             .await
             .map_err(|e| e.to_string())?;
         let pool = CpuPool::new(1, 0).map_err(|e| e.to_string())?;
-        let pregenerator = Pregenerator::new(&config, store, pool, Arc::new(Metrics::default()))?;
+        let pregenerator = Pregenerator::new(
+            &config,
+            &settings,
+            store,
+            pool,
+            Arc::new(Metrics::default()),
+        );
         match pregenerator.remove_variants(key).await {
             Ok(Outcome::Removed { removed }) => {
                 println!(

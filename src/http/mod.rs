@@ -19,6 +19,7 @@ use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::config::Config;
+use crate::settings::Settings;
 use crate::spec::SpecRules;
 use crate::telemetry;
 use crate::variants::Variants;
@@ -33,7 +34,6 @@ pub struct AppState {
     /// The demo page and its `Content-Security-Policy`, when the store is the embedded default and
     /// `server.demo_page` is on.
     demo: Option<(String, HeaderValue)>,
-    /// `output.cache_control`, parsed once.
     cache_control: HeaderValue,
     error_cache_control: HeaderValue,
 }
@@ -43,20 +43,11 @@ impl AppState {
     /// only then).
     pub fn new(
         config: Config,
+        settings: &Settings,
         variants: Variants,
         events: crate::events::Events,
         demo_root: Option<&std::path::Path>,
     ) -> Result<AppState, crate::config::ConfigError> {
-        let error_cache_control = HeaderValue::from_str(&config.output.error_cache_control)
-            .map_err(|_| {
-                crate::config::ConfigError::Invalid(
-                    "output.error_cache_control is not a header value".into(),
-                )
-            })?;
-        let cache_control = HeaderValue::from_str(&config.output.cache_control).map_err(|_| {
-            crate::config::ConfigError::Invalid("output.cache_control is not a header value".into())
-        })?;
-        let rules = SpecRules::from_config(&config).map_err(crate::config::ConfigError::Invalid)?;
         let demo = match demo_root.filter(|_| config.server.demo_page) {
             Some(root) => {
                 let preset = config.presets.keys().next().map(String::as_str);
@@ -71,13 +62,13 @@ impl AppState {
             None => None,
         };
         Ok(AppState {
-            rules,
+            rules: settings.rules.clone(),
             config,
             variants,
             events,
             demo,
-            cache_control,
-            error_cache_control,
+            cache_control: settings.cache_control.clone(),
+            error_cache_control: settings.error_cache_control.clone(),
         })
     }
 }

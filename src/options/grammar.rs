@@ -13,6 +13,8 @@
 use super::{OptionName, Options, UrlError};
 
 const END_OF_OPTIONS: &str = "-";
+/// The signature's segment name: first in the path or nowhere, so no key may start with it either.
+pub const SIGNATURE: &str = "s";
 
 /// A path split into its parts; nothing is trusted yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,13 +44,13 @@ pub fn parse(path: &str) -> Result<ParsedPath<'_>, UrlError> {
             segments.next();
             break;
         }
+        if segment == SIGNATURE {
+            return Err(UrlError::SignatureNotFirst);
+        }
         let Some(name) = OptionName::from_segment(segment) else {
             break;
         };
         segments.next();
-        if name == OptionName::Signature {
-            return Err(UrlError::SignatureNotFirst);
-        }
         if seen.contains(&name) {
             return Err(UrlError::Repeated(name.as_str()));
         }

@@ -12,51 +12,135 @@ pub mod signing;
 
 use crate::pipeline::{Fit, Format, Gravity, Rgb};
 
-/// The option names of the grammar, as they appear in paths and in `[presets.NAME]` tables.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum OptionName {
-    Width,
-    Height,
-    Fit,
-    Gravity,
-    Dpr,
-    Quality,
-    Format,
-    Background,
+/// What an option does to a request, which decides where it may appear and whether it is in the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Changes the output's bytes: part of the variant key (where it matters), settable by a preset.
+    Output,
+    /// `p`: names a preset, which expands to `Output` options.
     Preset,
-    Signature,
-    Expires,
+    /// `exp`: bounds how long the URL is valid; changes no byte, so it has no key part.
+    Validity,
 }
 
-impl OptionName {
-    const ALL: &[(&str, OptionName)] = &[
-        ("w", OptionName::Width),
-        ("h", OptionName::Height),
-        ("fit", OptionName::Fit),
-        ("g", OptionName::Gravity),
-        ("dpr", OptionName::Dpr),
-        ("q", OptionName::Quality),
-        ("f", OptionName::Format),
-        ("bg", OptionName::Background),
-        ("p", OptionName::Preset),
-        ("s", OptionName::Signature),
-        ("exp", OptionName::Expires),
-    ];
+/// Two values of an option that make different outputs, and the options that make the difference
+/// visible (`g` changes nothing without a `cover` crop): what the tests that enumerate the table use.
+#[derive(Debug, Clone, Copy)]
+pub struct Samples {
+    pub values: [&'static str; 2],
+    pub context: &'static str,
+}
 
-    pub fn from_segment(segment: &str) -> Option<OptionName> {
-        Self::ALL
-            .iter()
-            .find(|(n, _)| *n == segment)
-            .map(|&(_, o)| o)
-    }
+/// THE option table. Each row is one URL option: its enum variant, its `Options` field and type, its
+/// name in paths and `[presets.NAME]` tables, its value parser, its role, and two sample values in a
+/// context where they change the output. The grammar's names, the parser's dispatch, the set-option
+/// list behind the only-presets rule, the preset merge and the option list the tests enumerate (variant
+/// key, only-presets, README table, fuzz dictionary) are all generated from it, so an option cannot be
+/// known to one of them and missing from another. (`s/`, the signature, is not an option: the grammar
+/// cuts it out first; see [`grammar`].)
+macro_rules! option_table {
+    ($(
+        $(#[$doc:meta])*
+        $variant:ident $field:ident: $ty:ty = $name:literal, $parse:path, $role:ident,
+            [$a:literal, $b:literal] in $context:literal;
+    )*) => {
+        /// The option names of the grammar, as they appear in paths and in `[presets.NAME]` tables.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum OptionName {
+            $($(#[$doc])* $variant,)*
+        }
 
-    /// The name as written in URLs.
-    pub fn as_str(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(_, o)| *o == self)
-            .map_or("?", |&(n, _)| n)
-    }
+        impl OptionName {
+            /// Every option, in grammar (and key) order.
+            pub const ALL: &[OptionName] = &[$(OptionName::$variant),*];
+
+            pub fn from_segment(segment: &str) -> Option<OptionName> {
+                match segment {
+                    $($name => Some(OptionName::$variant),)*
+                    _ => None,
+                }
+            }
+
+            /// The name as written in URLs.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(OptionName::$variant => $name,)*
+                }
+            }
+
+            pub fn role(self) -> Role {
+                match self {
+                    $(OptionName::$variant => Role::$role,)*
+                }
+            }
+
+            pub fn samples(self) -> Samples {
+                match self {
+                    $(OptionName::$variant => Samples { values: [$a, $b], context: $context },)*
+                }
+            }
+        }
+
+        /// The options of one URL (or one preset), each parsed; unset ones are `None`.
+        #[derive(Debug, Clone, Default, PartialEq, Eq)]
+        pub struct Options {
+            $($(#[$doc])* pub $field: Option<$ty>,)*
+        }
+
+        impl Options {
+            /// Parses one `name/value` pair into its field. Repetition is the grammar's to refuse.
+            pub fn set(&mut self, name: OptionName, value: &str) -> Result<(), UrlError> {
+                match name {
+                    $(OptionName::$variant => self.$field = Some($parse(name, value)?),)*
+                }
+                Ok(())
+            }
+
+            /// The names of the options that are set, in grammar order.
+            pub fn names(&self) -> Vec<OptionName> {
+                let mut names = Vec::new();
+                $(if self.$field.is_some() {
+                    names.push(OptionName::$variant);
+                })*
+                names
+            }
+
+            /// Adds every option `preset` sets; one this value sets too is a conflict, named.
+            pub fn merge(&mut self, preset: &Options) -> Result<(), OptionName> {
+                $(if let Some(value) = &preset.$field {
+                    if self.$field.is_some() {
+                        return Err(OptionName::$variant);
+                    }
+                    self.$field = Some(value.clone());
+                })*
+                Ok(())
+            }
+        }
+    };
+}
+
+option_table! {
+    /// `w/{px}`: output width.
+    Width width: u32 = "w", dimension, Output, ["300", "400"] in "";
+    /// `h/{px}`: output height.
+    Height height: u32 = "h", dimension, Output, ["200", "300"] in "";
+    /// `fit/{mode}`: how a `w` x `h` box is met.
+    Fit fit: Fit = "fit", fit, Output, ["cover", "contain"] in "w/300/h/200";
+    /// `g/{gravity}`: what a crop keeps, where padding goes.
+    Gravity gravity: Gravity = "g", gravity, Output, ["north", "south"] in "w/300/h/200/fit/cover";
+    /// `dpr/{x}`: multiplies `w` and `h`.
+    Dpr dpr: Dpr = "dpr", dpr, Output, ["1.5", "2"] in "w/300";
+    /// `q/{1-100}`: lossy encoders' quality.
+    Quality quality: u8 = "q", quality, Output, ["50", "60"] in "w/300";
+    /// `f/{format}`: output format, or `auto`.
+    Format format: FormatOption = "f", format, Output, ["webp", "png"] in "w/300";
+    /// `bg/{rrggbb}`: padding and flattening colour.
+    Background background: Rgb = "bg", background, Output, ["ff0000", "00ff00"]
+        in "w/300/h/200/fit/contain";
+    /// `p/{name}`: a configured preset.
+    Preset preset: String = "p", preset, Preset, ["a", "b"] in "";
+    /// `exp/{unix seconds}`: when the URL stops being valid.
+    Expires expires: u64 = "exp", expires, Validity, ["4000000000", "4000000001"] in "w/300";
 }
 
 /// `f/`: a fixed format, or the best the client accepts.
@@ -86,21 +170,6 @@ impl std::fmt::Display for Dpr {
             tenths => write!(f, "{}.{tenths}", self.0 / 10),
         }
     }
-}
-
-/// The options of one URL (or one preset), each parsed; unset ones are `None`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Options {
-    pub width: Option<u32>,
-    pub height: Option<u32>,
-    pub fit: Option<Fit>,
-    pub gravity: Option<Gravity>,
-    pub dpr: Option<Dpr>,
-    pub quality: Option<u8>,
-    pub format: Option<FormatOption>,
-    pub background: Option<Rgb>,
-    pub preset: Option<String>,
-    pub expires: Option<u64>,
 }
 
 /// Everything wrong a URL can be, each naming what to fix. Statuses are mapped in `http::error`.
@@ -193,92 +262,59 @@ fn canonical_number(raw: &str) -> Option<Result<u64, ()>> {
     Some(raw.parse::<u64>().map_err(|_| ()))
 }
 
-impl Options {
-    /// Parses one `name/value` pair into its field. Repetition is the grammar's to refuse.
-    pub fn set(&mut self, name: OptionName, value: &str) -> Result<(), UrlError> {
-        match name {
-            OptionName::Width => self.width = Some(dimension(name, value)?),
-            OptionName::Height => self.height = Some(dimension(name, value)?),
-            OptionName::Fit => {
-                self.fit = Some(
-                    Fit::from_name(value)
-                        .ok_or_else(|| bad(name, value, "one of inside, cover, contain, fill"))?,
-                );
-            }
-            OptionName::Gravity => {
-                let value = if value == "center" { "centre" } else { value };
-                self.gravity = Some(Gravity::from_name(value).ok_or_else(|| {
-                    bad(
-                        name,
-                        value,
-                        "one of centre, north, south, east, west, northeast, northwest, southeast, southwest, smart",
-                    )
-                })?);
-            }
-            OptionName::Dpr => self.dpr = Some(dpr(value)?),
-            OptionName::Quality => {
-                let q = match canonical_number(value) {
-                    Some(Ok(q)) if (1..=100).contains(&q) => q,
-                    _ => return Err(bad(name, value, "a quality from 1 to 100")),
-                };
-                self.quality = Some(u8::try_from(q).unwrap_or(100));
-            }
-            OptionName::Format => {
-                self.format = Some(match value {
-                    "auto" => FormatOption::Auto,
-                    "jpeg" | "jpg" => FormatOption::Fixed(Format::Jpeg),
-                    "png" => FormatOption::Fixed(Format::Png),
-                    "webp" => FormatOption::Fixed(Format::WebP),
-                    "avif" => FormatOption::Fixed(Format::Avif),
-                    "gif" => FormatOption::Fixed(Format::Gif),
-                    _ => return Err(bad(name, value, "one of jpeg, png, webp, avif, gif, auto")),
-                });
-            }
-            OptionName::Background => {
-                self.background = Some(
-                    Rgb::from_hex(value)
-                        .ok_or_else(|| bad(name, value, "a colour as six hex digits (rrggbb)"))?,
-                );
-            }
-            OptionName::Preset => {
-                if !presets::valid_name(value) {
-                    return Err(bad(
-                        name,
-                        value,
-                        "a preset name (a-z, 0-9, '-' and '_', at most 64)",
-                    ));
-                }
-                self.preset = Some(value.to_string());
-            }
-            OptionName::Expires => match canonical_number(value) {
-                Some(Ok(t)) => self.expires = Some(t),
-                _ => return Err(bad(name, value, "a time in unix seconds")),
-            },
-            // The grammar takes the signature out before options are parsed.
-            OptionName::Signature => return Err(UrlError::SignatureNotFirst),
-        }
-        Ok(())
-    }
+fn fit(name: OptionName, value: &str) -> Result<Fit, UrlError> {
+    Fit::from_name(value).ok_or_else(|| bad(name, value, "one of inside, cover, contain, fill"))
+}
 
-    /// The names of the options that are set, in grammar order.
-    pub fn names(&self) -> Vec<OptionName> {
-        let mut names = Vec::new();
-        let mut add = |set: bool, name| {
-            if set {
-                names.push(name);
-            }
-        };
-        add(self.width.is_some(), OptionName::Width);
-        add(self.height.is_some(), OptionName::Height);
-        add(self.fit.is_some(), OptionName::Fit);
-        add(self.gravity.is_some(), OptionName::Gravity);
-        add(self.dpr.is_some(), OptionName::Dpr);
-        add(self.quality.is_some(), OptionName::Quality);
-        add(self.format.is_some(), OptionName::Format);
-        add(self.background.is_some(), OptionName::Background);
-        add(self.preset.is_some(), OptionName::Preset);
-        add(self.expires.is_some(), OptionName::Expires);
-        names
+fn gravity(name: OptionName, value: &str) -> Result<Gravity, UrlError> {
+    let value = if value == "center" { "centre" } else { value };
+    Gravity::from_name(value).ok_or_else(|| {
+        bad(
+            name,
+            value,
+            "one of centre, north, south, east, west, northeast, northwest, southeast, southwest, smart",
+        )
+    })
+}
+
+fn quality(name: OptionName, value: &str) -> Result<u8, UrlError> {
+    match canonical_number(value) {
+        Some(Ok(q)) if (1..=100).contains(&q) => Ok(u8::try_from(q).unwrap_or(100)),
+        _ => Err(bad(name, value, "a quality from 1 to 100")),
+    }
+}
+
+fn format(name: OptionName, value: &str) -> Result<FormatOption, UrlError> {
+    Ok(match value {
+        "auto" => FormatOption::Auto,
+        "jpeg" | "jpg" => FormatOption::Fixed(Format::Jpeg),
+        "png" => FormatOption::Fixed(Format::Png),
+        "webp" => FormatOption::Fixed(Format::WebP),
+        "avif" => FormatOption::Fixed(Format::Avif),
+        "gif" => FormatOption::Fixed(Format::Gif),
+        _ => return Err(bad(name, value, "one of jpeg, png, webp, avif, gif, auto")),
+    })
+}
+
+fn background(name: OptionName, value: &str) -> Result<Rgb, UrlError> {
+    Rgb::from_hex(value).ok_or_else(|| bad(name, value, "a colour as six hex digits (rrggbb)"))
+}
+
+fn preset(name: OptionName, value: &str) -> Result<String, UrlError> {
+    if !presets::valid_name(value) {
+        return Err(bad(
+            name,
+            value,
+            "a preset name (a-z, 0-9, '-' and '_', at most 64)",
+        ));
+    }
+    Ok(value.to_string())
+}
+
+fn expires(name: OptionName, value: &str) -> Result<u64, UrlError> {
+    match canonical_number(value) {
+        Some(Ok(t)) => Ok(t),
+        _ => Err(bad(name, value, "a time in unix seconds")),
     }
 }
 
@@ -305,13 +341,13 @@ fn dimension(name: OptionName, value: &str) -> Result<u32, UrlError> {
 }
 
 /// `1`, `1.5`, `2`: one digit 1-9, at most one decimal. The configured maximum is `spec`'s.
-fn dpr(value: &str) -> Result<Dpr, UrlError> {
+fn dpr(name: OptionName, value: &str) -> Result<Dpr, UrlError> {
     let expected = "a pixel ratio from 1 with at most one decimal (1, 1.5, 2)";
     let b = value.as_bytes();
     let tenths = match b {
         [d @ b'1'..=b'9'] => u16::from(d - b'0') * 10,
         [d @ b'1'..=b'9', b'.', t @ b'0'..=b'9'] => u16::from(d - b'0') * 10 + u16::from(t - b'0'),
-        _ => return Err(bad(OptionName::Dpr, value, expected)),
+        _ => return Err(bad(name, value, expected)),
     };
     Ok(Dpr(tenths))
 }
@@ -397,5 +433,71 @@ mod tests {
         assert_eq!(Dpr(15).to_string(), "1.5");
         assert_eq!(Dpr(15).apply(301), 452);
         assert_eq!(Dpr(20).apply(300), 600);
+    }
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::*;
+
+    /// The option names in a document: the first backticked `name/` of each row of the table that starts
+    /// with `header`.
+    fn table_names(doc: &str, header: &str) -> Vec<String> {
+        doc.lines()
+            .skip_while(|l| !l.starts_with(header))
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .filter_map(|l| {
+                let cell = l.trim_start_matches("| `");
+                cell.split_once('/').map(|(name, _)| name.to_string())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_readme_documents_every_option_of_the_table_and_no_other() {
+        let readme = include_str!("../../README.md");
+        let documented = table_names(readme, "| option | values | meaning |");
+        let mut expected: Vec<String> = OptionName::ALL
+            .iter()
+            .map(|o| o.as_str().to_string())
+            .collect();
+        expected.push(grammar::SIGNATURE.to_string());
+        let (mut a, mut b) = (documented.clone(), expected.clone());
+        a.sort();
+        b.sort();
+        assert_eq!(a, b, "README's option table: {documented:?}");
+    }
+
+    #[test]
+    fn the_fuzz_dictionary_names_every_option_of_the_table_and_no_other() {
+        let dict = include_str!("../../fuzz/url.dict");
+        let mut segments: Vec<&str> = dict
+            .lines()
+            .filter_map(|l| l.strip_prefix("\"/")?.strip_suffix("/\""))
+            .filter(|s| *s != "-" && *s != grammar::SIGNATURE)
+            .collect();
+        let mut expected: Vec<&str> = OptionName::ALL.iter().map(|o| o.as_str()).collect();
+        segments.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(segments, expected);
+    }
+
+    #[test]
+    fn every_option_parses_both_its_samples_and_names_itself_when_refused() {
+        for &option in OptionName::ALL {
+            assert_eq!(OptionName::from_segment(option.as_str()), Some(option));
+            for value in option.samples().values {
+                let mut o = Options::default();
+                o.set(option, value)
+                    .unwrap_or_else(|e| panic!("{}/{value}: {e}", option.as_str()));
+                assert_eq!(o.names(), [option]);
+            }
+            let err = Options::default().set(option, "\u{1}").unwrap_err();
+            assert!(
+                err.to_string().contains(&format!("'{}'", option.as_str())),
+                "{err}"
+            );
+        }
     }
 }

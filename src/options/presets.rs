@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use super::{OptionName, Options, UrlError};
+use super::{OptionName, Options, Role, UrlError};
 
 /// A value in a `[presets.NAME]` table, as TOML or an environment variable gives it; it is read back as
 /// the same text a URL would carry (`300`, `1.5`, `"cover"`).
@@ -44,6 +44,15 @@ pub fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
+/// The options a preset may set: every one that changes the output.
+fn settable() -> Vec<&'static str> {
+    OptionName::ALL
+        .iter()
+        .filter(|o| o.role() == Role::Output)
+        .map(|o| o.as_str())
+        .collect()
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Presets {
     by_name: HashMap<String, Options>,
@@ -63,15 +72,11 @@ impl Presets {
             }
             let mut options = Options::default();
             for (option, value) in table {
-                let parsed = OptionName::from_segment(option).filter(|o| {
-                    !matches!(
-                        o,
-                        OptionName::Preset | OptionName::Signature | OptionName::Expires
-                    )
-                });
+                let parsed = OptionName::from_segment(option).filter(|o| o.role() == Role::Output);
                 let Some(parsed) = parsed else {
                     return Err(format!(
-                        "presets.{name}.{option}: not an option a preset can set (w, h, fit, g, dpr, q, f, bg)"
+                        "presets.{name}.{option}: not an option a preset can set ({})",
+                        settable().join(", ")
                     ));
                 };
                 options
@@ -99,26 +104,10 @@ impl Presets {
             .by_name
             .get(&name)
             .ok_or_else(|| UrlError::UnknownPreset(name.clone()))?;
-        let conflict = |option: OptionName| UrlError::PresetConflict(option.as_str(), name.clone());
         let mut merged = url;
-        macro_rules! take {
-            ($field:ident, $option:expr) => {
-                if let Some(value) = preset.$field.clone() {
-                    if merged.$field.is_some() {
-                        return Err(conflict($option));
-                    }
-                    merged.$field = Some(value);
-                }
-            };
-        }
-        take!(width, OptionName::Width);
-        take!(height, OptionName::Height);
-        take!(fit, OptionName::Fit);
-        take!(gravity, OptionName::Gravity);
-        take!(dpr, OptionName::Dpr);
-        take!(quality, OptionName::Quality);
-        take!(format, OptionName::Format);
-        take!(background, OptionName::Background);
+        merged
+            .merge(preset)
+            .map_err(|option| UrlError::PresetConflict(option.as_str(), name.clone()))?;
         Ok(merged)
     }
 }

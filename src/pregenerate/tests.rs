@@ -11,11 +11,11 @@ fn config(variants: &[&str]) -> Config {
 fn pregenerator(store: &Arc<MemoryStore>, config: &Config) -> Pregenerator {
     Pregenerator::new(
         config,
+        &Settings::parse(config).unwrap(),
         Arc::clone(store) as Arc<dyn Store>,
         CpuPool::new(1, 4).unwrap(),
         Arc::new(Metrics::default()),
     )
-    .unwrap()
 }
 
 fn jpeg(width: u32, height: u32, value: u8) -> Bytes {
@@ -220,7 +220,7 @@ fn templates_use_the_url_vocabulary_and_give_the_http_keys() {
     let mut config = config(&["w/300", "p/thumb", "w/400/f/auto", "/w/300/"]);
     config.output.auto_formats = vec!["webp".into()];
     let rules = SpecRules::from_config(&config).unwrap();
-    let templates = Templates::from_config(&config).unwrap();
+    let templates = Templates::parse(&config.pregenerate.variants, &rules).unwrap();
     let keys: Vec<String> = templates
         .specs_for("images/a.jpg", &rules)
         .unwrap()
@@ -262,7 +262,9 @@ fn bad_templates_are_refused_at_start_up_with_their_text() {
         ("p/nope", "nope"),
         ("w/99999", "maximum"),
     ] {
-        let e = Templates::from_config(&config(&[template])).unwrap_err();
+        let config = config(&[template]);
+        let rules = SpecRules::from_config(&config).unwrap();
+        let e = Templates::parse(&config.pregenerate.variants, &rules).unwrap_err();
         assert!(e.contains(template) && e.contains(why), "{template}: {e}");
     }
 }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::options::Role;
 use crate::options::signing::Signer;
 
 fn rules() -> SpecRules {
@@ -579,4 +580,87 @@ fn keys_are_bounded_so_every_variant_key_fits_the_store() {
         })
     );
     assert!(parse(&format!("/w/300/a/{}/b.jpg", &segment[1..])).is_ok());
+}
+
+/// The rules of the table-enumerating tests: the default ones with presets `a` and `b` (the `p` samples)
+/// and `thumb`.
+fn table_rules() -> SpecRules {
+    use crate::options::presets::PresetValue;
+    let mut tables = std::collections::BTreeMap::new();
+    for (name, width) in [("a", 300), ("b", 400), ("thumb", 300)] {
+        let table = std::collections::BTreeMap::from([("w".to_string(), PresetValue::Int(width))]);
+        tables.insert(name.to_string(), table);
+    }
+    let mut r = rules();
+    r.presets = Presets::from_config(&tables).unwrap();
+    r
+}
+
+/// The URL setting `option` to its sample `value`, in the option's sample context.
+fn sample_url(option: OptionName, value: &str) -> String {
+    let context = option.samples().context;
+    let context = if context.is_empty() {
+        String::new()
+    } else {
+        format!("/{context}")
+    };
+    format!("{context}/{}/{value}/images/x.jpg", option.as_str())
+}
+
+#[test]
+fn every_option_in_the_table_changes_the_key_when_its_value_changes_unless_it_changes_no_byte() {
+    let r = table_rules();
+    for &option in OptionName::ALL {
+        let [a, b] = option.samples().values;
+        let key = |value| {
+            let url = sample_url(option, value);
+            VariantSpec::parse(&url, &r)
+                .unwrap_or_else(|e| panic!("{url}: {e}"))
+                .variant_key("copy/")
+        };
+        let (ka, kb) = (key(a), key(b));
+        match option.role() {
+            Role::Output | Role::Preset => assert_ne!(ka, kb, "{}: {a} and {b}", option.as_str()),
+            Role::Validity => assert_eq!(ka, kb, "{}: {a} and {b}", option.as_str()),
+        }
+        // And setting it at all, to either value, is seen in the key unless it changes no byte.
+        let without = {
+            let context = option.samples().context;
+            (!context.is_empty()).then(|| {
+                VariantSpec::parse(&format!("/{context}/images/x.jpg"), &r)
+                    .unwrap()
+                    .variant_key("copy/")
+            })
+        };
+        if let (Some(without), Role::Output) = (without, option.role()) {
+            assert!(
+                ka != without || kb != without,
+                "{}: no key part",
+                option.as_str()
+            );
+        }
+    }
+}
+
+#[test]
+fn only_presets_refuses_every_option_but_the_preset_on_unsigned_urls() {
+    let mut r = table_rules();
+    r.only_presets = true;
+    assert!(VariantSpec::parse("/p/thumb/images/x.jpg", &r).is_ok());
+    for &option in OptionName::ALL {
+        if option.role() == Role::Preset {
+            continue;
+        }
+        let value = option.samples().values[0];
+        for url in [
+            format!("/p/thumb/{}/{value}/images/x.jpg", option.as_str()),
+            format!("/{}/{value}/images/x.jpg", option.as_str()),
+        ] {
+            assert_eq!(
+                VariantSpec::parse(&url, &r),
+                Err(UrlError::OnlyPresets),
+                "{url}"
+            );
+        }
+    }
 }
