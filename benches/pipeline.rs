@@ -5,6 +5,7 @@
 //! "fit" and "position".
 //!
 //! `cargo bench --bench pipeline`. Side-by-side ratios against the peers come from `bench/compare.sh`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A test crate: a panic is a failed test.
 
 use std::path::PathBuf;
 

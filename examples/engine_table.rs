@@ -4,6 +4,7 @@
 //!
 //! usage: cargo run --release --example engine_table -- WORKLOADS_JSON IMAGES_DIR [ITER] [OUT_DIR]
 //! env:   PNG=lossless (default palette, see below), ONLY=W4,W6 (a subset of the workloads)
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A benchmark tool: a bad argument ends it.
 
 use std::time::Instant;
 

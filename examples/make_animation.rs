@@ -4,6 +4,7 @@
 //! are quantised by the `gif` crate's own NeuQuant, not by sizer's code.
 //!
 //! usage: cargo run --release --example make_animation -- PHOTO OUTPUT.gif [FRAMES]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A benchmark tool: a bad argument ends it.
 
 use std::borrow::Cow;
 

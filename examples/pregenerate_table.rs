@@ -4,6 +4,7 @@
 //!
 //! usage: cargo run --release --example pregenerate_table -- ROWS_JSON IMAGES_DIR [ITER]
 //! prints: | id | engine | largest alone cpu ms | all widths cpu ms | out bytes (all) |
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A benchmark tool: a bad argument ends it.
 
 use std::time::Instant;
 

@@ -3,6 +3,7 @@
 //! made from `path-2560x1600.jpg`.
 //!
 //! usage: cargo run --release --example to_display_p3 -- IN OUT [QUALITY]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A benchmark tool: a bad argument ends it.
 
 use moxcms::{ColorProfile, Layout, TransformOptions};
 

@@ -1,5 +1,6 @@
 //! The malloc tuning, in a process of its own (mallinfo2 counts the whole process).
 #![allow(unsafe_code)] // FFI: glibc's mallinfo2, through libc.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A test crate: a panic is a failed test.
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[test]

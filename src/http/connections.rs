@@ -80,9 +80,11 @@ pub async fn serve(
         let permit = tokio::select! {
             biased;
             () = &mut stop => break,
-            permit = Arc::clone(&slots).acquire_owned() => {
-                permit.expect("the connection semaphore is never closed")
-            }
+            permit = Arc::clone(&slots).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                // Never closed; were it, no connection could be served any more.
+                Err(_) => break,
+            },
         };
         let stream = tokio::select! {
             biased;

@@ -2,6 +2,7 @@
 //! tree again): every module starts the real service and talks to it over HTTP, against a temporary
 //! directory and the real S3 server `scripts/test` starts; `lambda` runs the binary as a Lambda function
 //! under the Runtime API emulator `scripts/test` installs.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A test crate: a panic is a failed test.
 
 #[macro_use]
 mod common;
