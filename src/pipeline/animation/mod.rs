@@ -62,10 +62,16 @@ pub fn is_animated(format: Format, src: &[u8]) -> bool {
 
 /// Frames in `src` counted on its container without decoding, stopping at `limit`.
 pub fn frame_count(format: Format, src: &[u8], limit: usize) -> usize {
+    // Every format named, no `_` arm: a new input format must say here whether it can animate, or it
+    // would be read as a still without anyone deciding so.
     match format {
         Format::Gif => gif_frames(src, limit),
         Format::WebP if webp_animation_flag(src) => webp_frames(src, limit),
-        _ => 1,
+        Format::WebP => 1,
+        // APNG's animation chunks are not read: its default image (IDAT) is served.
+        Format::Png => 1,
+        // AVIF originals are refused by `decode` before their frames matter.
+        Format::Jpeg | Format::Avif => 1,
     }
 }
 

@@ -66,7 +66,8 @@ pub fn scale_for(info: &ImageInfo, target_w: u32, target_h: u32) -> Scale {
                 Scale::Exact(size.0, size.1)
             }
         }
-        _ => Scale::Full,
+        // Every format named: a new decoder says here whether it can decode smaller than stored.
+        Format::Png | Format::Gif | Format::Avif => Scale::Full,
     }
 }
 
