@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,7 +16,7 @@ use crate::http::{self, AppState};
 use crate::pool::CpuPool;
 use crate::pregenerate::Pregenerator;
 use crate::settings::Settings;
-use crate::store::{FsStore, S3Store, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::telemetry::Metrics;
 use crate::variants::Variants;
 
@@ -44,7 +44,7 @@ impl Application {
         let store = open_store(&config).await?;
         let demo_root = (config.store.kind == StoreKind::Fs
             && config.store.root == Path::new(DEFAULT_ROOT))
-        .then(|| resolve_root(&config.store.root));
+        .then(|| crate::store::fs::resolve_root(&config.store.root));
         Application::assemble(config, store, demo_root.as_deref()).await
     }
 
@@ -158,22 +158,7 @@ fn assemble_state(
     )?))
 }
 
-/// Opens the store the configuration names.
+/// Opens the store the configuration names (see [`crate::store::open`]).
 pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartupError> {
-    Ok(match config.store.kind {
-        StoreKind::Fs => Arc::new(FsStore::open(resolve_root(&config.store.root))?),
-        StoreKind::S3 => Arc::new(S3Store::connect(&config.store).await),
-    })
-}
-
-/// The default root, `samples`, resolves against the working directory; a binary started elsewhere on the
-/// machine that built it falls back to the repository's own sample directory, so `sizer` alone always works.
-fn resolve_root(root: &Path) -> PathBuf {
-    if root == Path::new(DEFAULT_ROOT) && !root.is_dir() {
-        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_ROOT);
-        if shipped.is_dir() {
-            return shipped;
-        }
-    }
-    root.to_path_buf()
+    Ok(crate::store::open(&config.store).await?)
 }

@@ -19,11 +19,25 @@ use futures_util::{StreamExt, TryStreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio_util::io::ReaderStream;
 
+use crate::config::DEFAULT_ROOT;
+
 use super::{Listing, ObjectInfo, PutOptions, Store, StoreError, StoredObject, Written};
 
 #[derive(Debug, Clone)]
 pub struct FsStore {
     root: PathBuf,
+}
+
+/// The default root, `samples`, resolves against the working directory; a binary started elsewhere on the
+/// machine that built it falls back to the repository's own sample directory, so `sizer` alone always works.
+pub fn resolve_root(root: &Path) -> PathBuf {
+    if root == Path::new(DEFAULT_ROOT) && !root.is_dir() {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_ROOT);
+        if shipped.is_dir() {
+            return shipped;
+        }
+    }
+    root.to_path_buf()
 }
 
 impl FsStore {

@@ -19,6 +19,17 @@ use futures_util::stream::BoxStream;
 pub use fs::FsStore;
 pub use s3::S3Store;
 
+use crate::config::{StoreConfig, StoreKind};
+
+/// Opens the store `config` names: the one place a store kind becomes a store. A new kind is one module
+/// beside `fs` and `s3`, one `StoreKind` arm and its settings in `StoreConfig`, and one arm here.
+pub async fn open(config: &StoreConfig) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    Ok(match config.kind {
+        StoreKind::Fs => std::sync::Arc::new(FsStore::open(fs::resolve_root(&config.root))?),
+        StoreKind::S3 => std::sync::Arc::new(S3Store::connect(config).await),
+    })
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
     #[error("no such object")]
