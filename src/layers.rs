@@ -75,7 +75,15 @@ mod tests {
             for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
                 let mut rest = line;
                 while let Some(at) = rest.find("crate::") {
+                    // `crate::` as a path root, not the end of a name (`image_crate::x`).
+                    let in_name = rest[..at]
+                        .chars()
+                        .next_back()
+                        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
                     rest = &rest[at + "crate::".len()..];
+                    if in_name {
+                        continue;
+                    }
                     if let Some(group) = rest.strip_prefix('{') {
                         // `use crate::{a::X, b};`: each path's first segment.
                         let group = group.split('}').next().unwrap_or("");
