@@ -52,6 +52,17 @@ need jpegtran libjpeg-turbo-progs || true
 need pngtopnm netpbm || true
 need pdftoppm poppler-utils || true
 need convert imagemagick || true  # the 2000 px web exports (.web2000.jpg)
+# A `convert` first on PATH that is not ImageMagick (some machines have a stand-in) fails every web-export
+# row: use ImageMagick's own, installing it when it is missing.
+if command -v convert >/dev/null 2>&1 && ! convert -version 2>/dev/null | grep -q '^Version: ImageMagick'; then
+  [ -x /usr/bin/convert ] || ! is_root || { apt_update_once; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq imagemagick >&2 || true; }
+  if /usr/bin/convert -version 2>/dev/null | grep -q '^Version: ImageMagick'; then
+    note "the convert on PATH ($(command -v convert)) is not ImageMagick; using /usr/bin/convert"
+    convert() { /usr/bin/convert "$@"; }
+  else
+    warn "the convert on PATH is not ImageMagick and none is installed; the web-export rows will fail"
+  fi
+fi
 need python3 python3 || true   # only for the summary (JPEG marker parsing, stdlib only)
 
 # sharp (libvips + mozjpeg), only if SHARP_DIR points at an install (dir holding
