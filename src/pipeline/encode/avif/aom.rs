@@ -8,7 +8,7 @@
 //!   processing filters skipped for a still picture: libheif's defaults. The quality scale is libheif's,
 //!   `cq-level = ((100 - q) × 63 + 50) / 100`, with sizer's 80 at libheif's 50 (sharp's default), so
 //!   sizer's default AVIF is sharp's default AVIF ([`heif_quality`]).
-//! - Speed (`cpu-used`) [`CPU_USED`].
+//! - Speed (`cpu-used`) [`CPU_USED`], one step slower at thumbnail sizes ([`cpu_used`]).
 //! - 8 bits, 4:4:4, BT.601 full range (as the rav1e path, and as sharp writes by default).
 //! - Alpha is its own monochrome AV1 item, written only when some pixel is not opaque, at a quality a
 //!   little above the colour's (cavif's rule on libheif's scale): alpha artefacts show as halos.
@@ -25,6 +25,22 @@ use crate::pipeline::{Layout, PipelineError, Pixels, is_opaque};
 
 /// libaom's speed, 0 (slowest) to 9 for still images.
 const CPU_USED: c_int = 5;
+/// Outputs of at most this many pixels (256x256) encode at [`CPU_USED_SMALL`].
+const SMALL_PIXELS: u64 = 65_536;
+/// The speed for small outputs. The corpus sweep (BENCHMARKS.md, 79 files) found the floor's only miss
+/// at 5 in a thumbnail (−0.0054 at 83 px); on its six worst photos at 64-238 px, 4 gives a worst of
+/// −0.0028 (was −0.0054) at 0.995x sharp's bytes (was 0.993x), for 211 ms against 144 ms a 256 px AVIF
+/// (sharp: 241 ms). 3 gives −0.0020 but takes 368 ms.
+const CPU_USED_SMALL: c_int = 4;
+
+/// libaom's speed for an output of `pixels` pixels.
+fn cpu_used(pixels: u64) -> c_int {
+    if pixels <= SMALL_PIXELS {
+        CPU_USED_SMALL
+    } else {
+        CPU_USED
+    }
+}
 
 /// The libheif quality sizer's default stands for (sharp's AVIF default).
 const AT_DEFAULT: u32 = 50;
@@ -287,7 +303,10 @@ fn encode_frame(image: &Image, cq: c_uint, planes: Planes) -> Result<Vec<u8>, Pi
         )));
     }
     let mut encoder = Encoder(ctx);
-    encoder.control(aom::AOME_SET_CPUUSED, CPU_USED)?;
+    encoder.control(
+        aom::AOME_SET_CPUUSED,
+        cpu_used(u64::from(width) * u64::from(height)),
+    )?;
     encoder.control(aom::AOME_SET_CQ_LEVEL, cq as c_int)?;
     encoder.control(aom::AV1E_SET_COLOR_RANGE, 1)?;
     if planes == Planes::Colour {
@@ -350,6 +369,14 @@ mod tests {
         assert!(levels.windows(2).all(|l| l[0] >= l[1]), "{levels:?}");
         assert!(levels.iter().all(|&l| l <= 63));
         assert!((1..=100).all(|q| alpha_quality(heif_quality(q)) >= heif_quality(q)));
+    }
+
+    #[test]
+    fn thumbnails_encode_one_step_slower() {
+        assert_eq!(cpu_used(64 * 43), CPU_USED_SMALL);
+        assert_eq!(cpu_used(256 * 256), CPU_USED_SMALL);
+        assert_eq!(cpu_used(256 * 256 + 1), CPU_USED);
+        const { assert!(CPU_USED_SMALL < CPU_USED) };
     }
 
     #[test]
