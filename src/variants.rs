@@ -82,9 +82,10 @@ impl Variant {
     /// A variant read back from the store; `None` when the object is not an image we could have written.
     fn from_stored(bytes: Bytes, last_modified: Option<SystemTime>) -> Option<Variant> {
         let info = pipeline::probe::probe(&bytes).ok()?;
+        let format = info.format.output()?;
         Some(Variant::new(
             bytes,
-            info.format,
+            format,
             info.width,
             info.height,
             last_modified,
@@ -413,9 +414,12 @@ async fn stream_stored(object: StoredObject) -> Result<Served, VariantError> {
     } = object;
     let mut prefix: Vec<Bytes> = Vec::new();
     let mut seen = Vec::new();
-    let info = loop {
-        if let Ok(info) = pipeline::probe::probe(&seen) {
-            break info;
+    let (info, format) = loop {
+        if let Some((info, format)) = pipeline::probe::probe(&seen)
+            .ok()
+            .and_then(|info| Some((info, info.format.output()?)))
+        {
+            break (info, format);
         }
         match body.next().await {
             Some(chunk) if seen.len() < HEADER_LIMIT => {
@@ -432,7 +436,7 @@ async fn stream_stored(object: StoredObject) -> Result<Served, VariantError> {
         }
     };
     let head = VariantHead {
-        format: info.format,
+        format,
         len: size,
         width: info.width,
         height: info.height,

@@ -3,8 +3,8 @@
 //! is used as given; without one, padding is transparent where the output format has alpha and white
 //! where it has not, and alpha is flattened onto white (what a browser shows on a default page).
 
+use super::format::Format;
 use super::geometry::Canvas;
-use super::probe::Format;
 use super::{Layout, Pixels, is_opaque};
 
 /// Whether `format` can carry transparency (JPEG is the only one of ours that cannot).

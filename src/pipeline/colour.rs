@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use moxcms::{ColorProfile, Layout as CmsLayout, TransformExecutor, TransformOptions};
 
-use super::probe::Format;
+use super::format::InputFormat;
 use super::{Layout, Pixels};
 
 /// Largest profile read. Real ones are a few kB (a CMYK one up to ~2 MB); anything bigger is ignored.
@@ -27,13 +27,8 @@ pub const MAX_PROFILE_BYTES: usize = 4 << 20;
 const CACHED_TRANSFORMS: usize = 32;
 
 /// The ICC profile embedded in `src`, if any and readable within [`MAX_PROFILE_BYTES`].
-pub fn embedded_profile(format: Format, src: &[u8]) -> Option<Vec<u8>> {
-    match format {
-        Format::Jpeg => jpeg_profile(src),
-        Format::Png => png_profile(src),
-        Format::WebP => webp_profile(src),
-        Format::Gif | Format::Avif => None,
-    }
+pub fn embedded_profile(format: InputFormat, src: &[u8]) -> Option<Vec<u8>> {
+    super::decode::codec(format).profile(src)
 }
 
 /// The colour space a profile describes (`RGB `, `CMYK`, `GRAY`, ...), from its header.
@@ -134,7 +129,7 @@ fn is_identity(transform: &(dyn TransformExecutor<u8> + Send + Sync), layout: Cm
 
 /// JPEG: APP2 segments `ICC_PROFILE\0 <seq> <count> <data>`, joined in `seq` order; every part must be
 /// there exactly once.
-fn jpeg_profile(src: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn jpeg_profile(src: &[u8]) -> Option<Vec<u8>> {
     const TAG: &[u8] = b"ICC_PROFILE\0";
     let mut parts: Vec<(u8, &[u8])> = Vec::new();
     let mut count = 0u8;
@@ -190,7 +185,7 @@ fn jpeg_profile(src: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// PNG: the `iCCP` chunk before `IDAT`: a name, a NUL, the compression method (0), zlib data.
-fn png_profile(src: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn png_profile(src: &[u8]) -> Option<Vec<u8>> {
     let mut at = 8;
     while at + 8 <= src.len() {
         let len = usize::try_from(u32::from_be_bytes(src[at..at + 4].try_into().ok()?)).ok()?;
@@ -215,7 +210,7 @@ fn png_profile(src: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// WebP: the `ICCP` chunk of an extended (VP8X) file.
-fn webp_profile(src: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn webp_profile(src: &[u8]) -> Option<Vec<u8>> {
     let mut at = 12; // "RIFF" size "WEBP"
     while at + 8 <= src.len() {
         let kind = &src[at..at + 4];

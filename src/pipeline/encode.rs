@@ -15,7 +15,7 @@ mod jpeg;
 use image::ExtendedColorType;
 use image::ImageEncoder;
 
-use super::probe::Format;
+use super::format::Format;
 use super::{Layout, PipelineError, Pixels, is_opaque, palette};
 
 /// How PNG output is written.
@@ -277,7 +277,7 @@ mod tests {
             let info = probe::probe(&bytes).unwrap();
             assert_eq!(
                 (info.format, info.width, info.height),
-                (format, 64, 32),
+                (format.into(), 64, 32),
                 "{format:?} {layout:?}"
             );
         }

@@ -12,7 +12,7 @@
 //! (`tests/it/memory.rs`).
 
 use super::{Job, Planned, canvas, decode, probe};
-use crate::pipeline::probe::Format;
+use crate::pipeline::format::{Format, InputFormat};
 use crate::pipeline::{PipelineError, encode::PngMode};
 
 /// Bytes `jobs` (sharing one decode, as `process_many` makes them) need of an original of `size` bytes
@@ -54,7 +54,7 @@ pub fn estimate_for(
         .fold((1, 1), |(w, h), (p, _)| (w.max(p.full.0), h.max(p.full.1)));
     let scale = decode::scale_for(&info, need_w, need_h);
     let still = size + decoder_bytes(header, &info) + decoded_size(&info, scale);
-    let animation = if matches!(info.format, Format::Gif | Format::WebP) {
+    let animation = if matches!(info.format, InputFormat::Gif | InputFormat::WebP) {
         // The frame being drawn, the one to restore, the one handed on, and output frames.
         size + 6 * w * h * 4
     } else {
@@ -67,30 +67,14 @@ pub fn estimate_for(
         .unwrap_or(0);
     let outputs: u64 = plans
         .iter()
-        .map(|(p, job)| output_bytes(p, job, info.format))
+        .map(|(p, job)| output_bytes(p, job, info.written_as()))
         .sum();
     Ok(still.max(animation) + render + outputs)
 }
 
 /// What the decoder holds besides the pixels it returns.
 fn decoder_bytes(header: &[u8], info: &probe::ImageInfo) -> u64 {
-    let (w, h) = (u64::from(info.width), u64::from(info.height));
-    match info.format {
-        // A CMYK JPEG is decoded to four channels, then converted.
-        Format::Jpeg => {
-            probe::jpeg_decoder_bytes(header).unwrap_or(w * h * 6)
-                + if jpeg_components(header) == 4 {
-                    w * h * 4
-                } else {
-                    0
-                }
-        }
-        // The raw image at its own depth (16-bit RGBA: 8 bytes a pixel) before its 8-bit conversion.
-        Format::Png => w * h * png_raw_bytes_per_pixel(header),
-        // A GIF frame's palette indices.
-        Format::Gif => w * h,
-        Format::WebP | Format::Avif => 0,
-    }
+    decode::codec(info.format).decoder_bytes(header, info)
 }
 
 /// Bytes of `info`'s image decoded at `scale` (RGBA at most; the canvas for GIF).
@@ -112,11 +96,11 @@ fn render_bytes(planned: &Planned, job: &Job, info: &probe::ImageInfo) -> u64 {
     let resized = u64::from(planned.resized.0) * u64::from(planned.resized.1);
     let (out_w, out_h) = planned.plan.output();
     let output = u64::from(out_w) * u64::from(out_h);
-    let format = job.format.resolve(info.format, false);
+    let format = job.format.resolve(info.written_as(), false);
     let copies = u64::from(info.orientation != super::orient::Orientation::Normal)
         + u64::from(planned.plan.canvas.is_some())
         // Alpha flattened for a format without it (a JPEG of a PNG).
-        + u64::from(!matches!(info.format, Format::Jpeg) && !canvas::has_alpha(format));
+        + u64::from(!matches!(info.format, InputFormat::Jpeg) && !canvas::has_alpha(format));
     // Bytes per output pixel the encoder works in.
     let encoder = match format {
         // libjpeg with optimised Huffman tables keeps the whole image's coefficients for its second
@@ -146,23 +130,6 @@ fn output_bytes(planned: &Planned, job: &Job, original: Format) -> u64 {
         Format::Avif | Format::Gif => 2,
     };
     u64::from(w) * u64::from(h) * per_pixel + 64 * 1024
-}
-
-/// A PNG's bytes per pixel as stored, before conversion (palette images expand to RGBA).
-fn png_raw_bytes_per_pixel(header: &[u8]) -> u64 {
-    let depth = u64::from(header.get(24).copied().unwrap_or(16)).max(8) / 8;
-    let channels = match header.get(25).copied() {
-        Some(0) => 1,
-        Some(2) => 3,
-        Some(3) => return 4,
-        Some(4) => 2,
-        _ => 4,
-    };
-    depth * channels
-}
-
-fn jpeg_components(header: &[u8]) -> u8 {
-    probe::jpeg_components(header).unwrap_or(3)
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub mod cmyk;
 pub mod colour;
 pub mod decode;
 pub mod encode;
+pub mod format;
 pub mod geometry;
 pub mod memory;
 pub mod metadata;
@@ -26,10 +27,12 @@ pub mod saliency;
 
 use std::time::Instant;
 
+use decode::jpeg_header;
+
 pub use canvas::Rgb;
 pub use encode::PngMode;
+pub use format::{Format, InputFormat};
 pub use geometry::{Fit, Gravity, Target};
-pub use probe::Format;
 
 /// Which format the output is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -231,7 +234,7 @@ impl Pixels {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PipelineError {
-    #[error("not a supported image format (JPEG, PNG, WebP, GIF)")]
+    #[error("not a supported image format (JPEG, PNG, WebP, GIF, TIFF, BMP, ICO)")]
     Unsupported,
     #[error("unsupported image: {0}")]
     UnsupportedVariant(String),
@@ -382,12 +385,13 @@ impl Original {
         }
         // Each scan of a progressive JPEG costs a pass over the whole image: a small file repeating one
         // scan thousands of times would hold a worker for minutes.
-        if info.format == Format::Jpeg
-            && probe::jpeg_progressive(src)
-            && probe::jpeg_scans(src, probe::MAX_JPEG_SCANS) > probe::MAX_JPEG_SCANS
+        if info.format == InputFormat::Jpeg
+            && jpeg_header::jpeg_progressive(src)
+            && jpeg_header::jpeg_scans(src, jpeg_header::MAX_JPEG_SCANS)
+                > jpeg_header::MAX_JPEG_SCANS
         {
             return Err(PipelineError::TooManyScans {
-                limit: probe::MAX_JPEG_SCANS,
+                limit: jpeg_header::MAX_JPEG_SCANS,
             });
         }
         Ok(Original {
@@ -455,8 +459,10 @@ impl Original {
 
     /// The format `job`'s output of this original is written in.
     fn output_format(&self, job: &Job) -> Format {
-        job.format
-            .resolve(self.info.format, self.animated && job.animation.animate)
+        job.format.resolve(
+            self.info.written_as(),
+            self.animated && job.animation.animate,
+        )
     }
 
     /// Whether `a` and `b` make the same output of this original: the same job once its format is

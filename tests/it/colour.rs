@@ -162,7 +162,7 @@ async fn keep_profile_serves_the_original_colour_space_tagged(backend: Backend) 
         let res = app.get(&format!("/w/240/{format}{tagged}")).await;
         assert_eq!(res.status(), 200);
         let bytes = res.bytes().await.unwrap();
-        let carried = sizer::pipeline::colour::embedded_profile(name, &bytes);
+        let carried = sizer::pipeline::colour::embedded_profile(name.into(), &bytes);
         assert_eq!(carried.as_deref(), Some(p3_profile.as_slice()), "{format}");
         let kept = image::load_from_memory(&bytes)
             .unwrap()

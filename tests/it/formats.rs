@@ -304,3 +304,168 @@ async fn keep_copyright_carries_the_credits_and_nothing_else() {
     wait_for_object(&store, &format!("copy/{key}/w32_q80_cr.webp")).await;
     app.stop().await;
 }
+
+/// `name` from `testdata/formats` resized to `options`, with the response decoded.
+async fn read_only(name: &str, options: &str) -> (String, image::DynamicImage) {
+    let store = TestStore::new(Backend::Fs).await;
+    let key = store
+        .put_original(name, crate::common::images::format_fixture(name).into())
+        .await;
+    let app = spawn_app(&store, test_config()).await;
+    let res = app.get(&format!("/{options}/{key}")).await;
+    assert_eq!(res.status(), StatusCode::OK, "{name}");
+    let kind = header(&res, "content-type").unwrap_or("").to_string();
+    let img = image::load_from_memory(&res.bytes().await.unwrap()).unwrap();
+    app.stop().await;
+    (kind, img)
+}
+
+fn mean_difference(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    let sum: u64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(x, y)| u64::from(x.abs_diff(*y)))
+        .sum();
+    sum as f64 / a.as_raw().len() as f64
+}
+
+#[tokio::test]
+async fn tiff_bmp_and_ico_originals_are_served_as_jpeg_or_png() {
+    // TIFF without alpha is a photograph or a scan: JPEG; BMP and ICO are drawn graphics: PNG.
+    let (kind, lzw) = read_only("path-lzw.tif", "w/160").await;
+    assert_eq!(
+        (kind.as_str(), (lzw.width(), lzw.height())),
+        ("image/jpeg", (160, 100))
+    );
+    let (kind, jpeg_tiff) = read_only("path-jpeg.tif", "w/160").await;
+    assert_eq!(kind, "image/jpeg", "a JPEG-compressed TIFF");
+    let compressed = mean_difference(&lzw.to_rgb8(), &jpeg_tiff.to_rgb8());
+    assert!(compressed < 4.0, "{compressed:.2}");
+    let (kind, bmp) = read_only("path-24.bmp", "w/160").await;
+    assert_eq!(
+        (kind.as_str(), (bmp.width(), bmp.height())),
+        ("image/png", (160, 100))
+    );
+    // The same picture, resized by an independent resizer from the fixture itself.
+    let reference = image::load_from_memory(&crate::common::images::format_fixture("path-lzw.tif"))
+        .unwrap()
+        .resize_exact(160, 100, image::imageops::FilterType::Lanczos3)
+        .to_rgb8();
+    let independent = mean_difference(&lzw.to_rgb8(), &reference);
+    assert!(independent < 6.0, "TIFF as JPEG q80 (its loss): {independent:.2}");
+    // BMP's pixels are the same picture, and its output lossless.
+    let lossless = mean_difference(&bmp.to_rgb8(), &reference);
+    assert!(lossless < 1.5, "BMP as PNG: {lossless:.2}");
+}
+
+#[tokio::test]
+async fn alpha_in_tiff_bmp_and_ico_is_kept_as_png() {
+    // 16-bit RGBA, its left half transparent.
+    let (kind, ramp) = read_only("ramp-rgba16.tif", "w/32").await;
+    assert_eq!(
+        (kind.as_str(), (ramp.width(), ramp.height())),
+        ("image/png", (32, 24))
+    );
+    let ramp = ramp.to_rgba8();
+    assert_eq!(ramp.get_pixel(2, 12)[3], 0, "transparent on the left");
+    assert_eq!(ramp.get_pixel(29, 12)[3], 255, "opaque on the right");
+    let reds: Vec<u8> = (17..32).map(|x| ramp.get_pixel(x, 12)[0]).collect();
+    assert!(
+        reds.windows(2).all(|w| w[0] <= w[1]),
+        "the red ramp rises: {reds:?}"
+    );
+    for name in ["camera-32.bmp", "camera.ico"] {
+        let (kind, icon) = read_only(name, "w/24").await;
+        assert_eq!(
+            (kind.as_str(), (icon.width(), icon.height())),
+            ("image/png", (24, 24)),
+            "{name}"
+        );
+        let icon = icon.to_rgba8();
+        assert_eq!(
+            icon.get_pixel(0, 0)[3],
+            0,
+            "{name}: the corner stays transparent"
+        );
+        assert!(
+            icon.pixels().any(|p| p[3] == 255),
+            "{name}: its body opaque"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_icon_is_read_at_its_largest_image_and_a_tiff_at_its_first_page() {
+    // camera.ico holds 16, 32 and 48 px images; sizer does not enlarge, so 48 px is what it read.
+    let (_, icon) = read_only("camera.ico", "w/200").await;
+    assert_eq!((icon.width(), icon.height()), (48, 48));
+    // two-pages.tif: 100x60, then 300x300.
+    let (kind, first) = read_only("two-pages.tif", "w/50").await;
+    assert_eq!(
+        (kind.as_str(), (first.width(), first.height())),
+        ("image/jpeg", (50, 30))
+    );
+}
+
+#[tokio::test]
+async fn a_tiff_orientation_tag_is_applied() {
+    // Stored 320x200 with a red block at its stored top left; orientation 6 shows it rotated a quarter
+    // turn clockwise, 200x320, the block at the top right.
+    let (_, img) = read_only("path-orient6.tif", "w/100").await;
+    assert_eq!((img.width(), img.height()), (100, 160));
+    let img = img.to_rgb8();
+    let p = img.get_pixel(97, 2);
+    assert!(
+        p[0] > 200 && p[1] < 60 && p[2] < 60,
+        "top right is the red block: {p:?}"
+    );
+    let q = img.get_pixel(2, 2);
+    assert!(!(q[0] > 200 && q[1] < 60), "top left is not: {q:?}");
+}
+
+#[tokio::test]
+async fn a_tiff_icc_profile_is_converted_to_srgb() {
+    // path-p3.tif holds path-lzw.tif's picture re-expressed in Display P3, with the profile.
+    let (_, srgb) = read_only("path-lzw.tif", "w/160").await;
+    let (_, p3) = read_only("path-p3.tif", "w/160").await;
+    let converted = mean_difference(&srgb.to_rgb8(), &p3.to_rgb8());
+    let raw = image::load_from_memory(&crate::common::images::format_fixture("path-p3.tif"))
+        .unwrap()
+        .resize_exact(160, 100, image::imageops::FilterType::Lanczos3)
+        .to_rgb8();
+    let unconverted = mean_difference(&srgb.to_rgb8(), &raw);
+    assert!(
+        converted < 2.0 && unconverted > converted * 2.0,
+        "converted {converted:.2}, the P3 numbers as they are {unconverted:.2}"
+    );
+}
+
+#[tokio::test]
+async fn f_auto_answers_a_tiff_with_what_the_client_takes() {
+    let store = TestStore::new(Backend::Fs).await;
+    let key = store
+        .put_original(
+            "scan.tif",
+            crate::common::images::format_fixture("path-lzw.tif").into(),
+        )
+        .await;
+    let app = spawn_app(&store, test_config()).await;
+    let webp = app
+        .get_with(
+            &format!("/w/100/f/auto/{key}"),
+            &[("accept", "image/webp,*/*")],
+        )
+        .await;
+    assert_eq!(header(&webp, "content-type"), Some("image/webp"));
+    let any = app
+        .get_with(&format!("/w/100/f/auto/{key}"), &[("accept", "*/*")])
+        .await;
+    assert_eq!(
+        header(&any, "content-type"),
+        Some("image/jpeg"),
+        "never TIFF"
+    );
+    app.stop().await;
+}

@@ -17,7 +17,7 @@ mod webp_codec;
 
 use std::time::{Duration, Instant};
 
-use super::probe::Format;
+use super::format::{Format, InputFormat};
 use super::{Encoded, Job, Original, PipelineError, Pixels, Planned, Timings};
 
 /// Caps on animations, and whether they are kept at all.
@@ -56,28 +56,19 @@ pub struct Frame {
 }
 
 /// Whether `src` (already sniffed as `format`) holds more than one frame.
-pub fn is_animated(format: Format, src: &[u8]) -> bool {
+pub fn is_animated(format: InputFormat, src: &[u8]) -> bool {
     frame_count(format, src, 2) >= 2
 }
 
-/// Frames in `src` counted on its container without decoding, stopping at `limit`.
-pub fn frame_count(format: Format, src: &[u8], limit: usize) -> usize {
-    // Every format named, no `_` arm: a new input format must say here whether it can animate, or it
-    // would be read as a still without anyone deciding so.
-    match format {
-        Format::Gif => gif_frames(src, limit),
-        Format::WebP if webp_animation_flag(src) => webp_frames(src, limit),
-        Format::WebP => 1,
-        // APNG's animation chunks are not read: its default image (IDAT) is served.
-        Format::Png => 1,
-        // AVIF originals are refused by `decode` before their frames matter.
-        Format::Jpeg | Format::Avif => 1,
-    }
+/// Frames in `src` counted on its container without decoding, stopping at `limit` (each codec says
+/// whether its format can animate: see `decode::Codec::frames`).
+pub fn frame_count(format: InputFormat, src: &[u8], limit: usize) -> usize {
+    super::decode::codec(format).frames(src, limit)
 }
 
 /// Refuses an animation above `limits` before anything is decoded.
 pub fn check_limits(
-    format: Format,
+    format: InputFormat,
     src: &[u8],
     (width, height): (u32, u32),
     limits: &Limits,
@@ -108,10 +99,12 @@ enum Frames<'a> {
 }
 
 impl<'a> Frames<'a> {
-    fn open(format: Format, src: &'a [u8], size: (u32, u32)) -> Result<Self, PipelineError> {
+    fn open(format: InputFormat, src: &'a [u8], size: (u32, u32)) -> Result<Self, PipelineError> {
         match format {
-            Format::Gif => gif_codec::GifFrames::open(src, size).map(|f| Frames::Gif(Box::new(f))),
-            Format::WebP => {
+            InputFormat::Gif => {
+                gif_codec::GifFrames::open(src, size).map(|f| Frames::Gif(Box::new(f)))
+            }
+            InputFormat::WebP => {
                 webp_codec::WebPFrames::open(src, size).map(|f| Frames::WebP(Box::new(f)))
             }
             _ => Err(PipelineError::Unsupported),
@@ -245,7 +238,7 @@ pub(super) fn render(
 }
 
 /// Counts GIF image descriptors, stopping at `limit` (or at the trailer, or at anything malformed).
-fn gif_frames(src: &[u8], limit: usize) -> usize {
+pub(crate) fn gif_frames(src: &[u8], limit: usize) -> usize {
     // Header (6) + logical screen descriptor (7), then an optional global colour table.
     let Some(&packed) = src.get(10) else { return 0 };
     let mut pos = 13usize;
@@ -298,12 +291,12 @@ fn skip_sub_blocks(src: &[u8], mut pos: usize) -> Option<usize> {
 }
 
 /// `RIFF....WEBPVP8X` with the animation bit (0x02) of its flags byte set.
-fn webp_animation_flag(src: &[u8]) -> bool {
+pub(crate) fn webp_animation_flag(src: &[u8]) -> bool {
     src.get(12..16) == Some(b"VP8X") && src.get(20).is_some_and(|flags| flags & 0x02 != 0)
 }
 
 /// Counts the `ANMF` chunks of a WebP's RIFF body, stopping at `limit` (or at anything malformed).
-fn webp_frames(src: &[u8], limit: usize) -> usize {
+pub(crate) fn webp_frames(src: &[u8], limit: usize) -> usize {
     let mut pos = 12usize;
     let mut frames = 0;
     while frames < limit {

@@ -1,3 +1,4 @@
+use crate::pipeline::InputFormat;
 use std::borrow::Cow;
 
 use ::gif::{DisposalMethod, Repeat};
@@ -130,8 +131,8 @@ fn gifs_are_animated_from_their_second_frame() {
         None,
         &[part((0, 0, 8, 4), 1, DisposalMethod::Keep, 10)],
     );
-    assert!(!is_animated(Format::Gif, &one));
-    assert!(is_animated(Format::Gif, &moving_square()));
+    assert!(!is_animated(InputFormat::Gif, &one));
+    assert!(is_animated(InputFormat::Gif, &moving_square()));
     assert_eq!(gif_frames(&moving_square(), 100), 4);
     assert_eq!(gif_frames(&moving_square(), 2), 2);
 }
@@ -140,25 +141,25 @@ fn gifs_are_animated_from_their_second_frame() {
 fn truncated_or_junk_input_is_not_animated_and_never_panics() {
     let full = moving_square();
     for end in 0..full.len() {
-        let _ = is_animated(Format::Gif, &full[..end]);
-        let _ = frame_count(Format::WebP, &full[..end], 10);
+        let _ = is_animated(InputFormat::Gif, &full[..end]);
+        let _ = frame_count(InputFormat::WebP, &full[..end], 10);
     }
-    assert!(!is_animated(Format::Gif, b"GIF89a"));
-    assert!(!is_animated(Format::WebP, b"RIFF\0\0\0\0WEBPVP8 "));
+    assert!(!is_animated(InputFormat::Gif, b"GIF89a"));
+    assert!(!is_animated(InputFormat::WebP, b"RIFF\0\0\0\0WEBPVP8 "));
     // A VP8X header with the animation flag counts its ANMF chunks.
     let mut vp8x = b"RIFF\0\0\0\0WEBPVP8X\x0a\0\0\0\x02\0\0\0\0\0\0\0\0\0".to_vec();
     for _ in 0..2 {
         vp8x.extend_from_slice(b"ANMF\x01\0\0\0\0\0");
     }
-    assert!(is_animated(Format::WebP, &vp8x));
-    assert_eq!(frame_count(Format::WebP, &vp8x, 10), 2);
+    assert!(is_animated(InputFormat::WebP, &vp8x));
+    assert_eq!(frame_count(InputFormat::WebP, &vp8x, 10), 2);
     vp8x[20] = 0x10;
-    assert!(!is_animated(Format::WebP, &vp8x));
+    assert!(!is_animated(InputFormat::WebP, &vp8x));
     // A chunk size running past the end stops the count.
     let mut huge = vp8x.clone();
     huge[20] = 0x02;
     huge[34..38].copy_from_slice(&u32::MAX.to_le_bytes());
-    assert_eq!(frame_count(Format::WebP, &huge, 10), 1);
+    assert_eq!(frame_count(InputFormat::WebP, &huge, 10), 1);
 }
 
 #[test]
@@ -390,7 +391,7 @@ fn the_first_frame_alone_when_asked_or_when_the_format_cannot_animate() {
     job.animation.animate = false;
     let still = process(&bytes, &job).unwrap();
     assert_eq!(still.format, Format::Gif);
-    assert!(!is_animated(Format::Gif, &still.bytes));
+    assert!(!is_animated(InputFormat::Gif, &still.bytes));
     job.animation.animate = true;
     for format in [Format::Png, Format::Jpeg] {
         job.format = OutputFormat::Fixed(format);
@@ -405,7 +406,7 @@ fn the_first_frame_alone_when_asked_or_when_the_format_cannot_animate() {
 fn a_truncated_animation_is_refused_not_cut_short() {
     let bytes = moving_square();
     let cut = &bytes[..bytes.len() - 12];
-    assert!(is_animated(Format::Gif, cut));
+    assert!(is_animated(InputFormat::Gif, cut));
     assert!(matches!(
         process(cut, &Job::width(20)),
         Err(PipelineError::Undecodable(_))

@@ -1,5 +1,5 @@
 use super::*;
-use crate::pipeline::probe::Format;
+use crate::pipeline::format::Format;
 use crate::pipeline::{Job, process};
 
 /// Four colour patches as ink amounts (0 = none, 255 = full), left to right: cyan, magenta + yellow

@@ -1,4 +1,5 @@
 use super::*;
+use crate::pipeline::Format;
 use crate::pipeline::{Job, encode, process};
 
 fn p3_profile() -> Vec<u8> {
@@ -271,7 +272,7 @@ fn keeping_the_profile_embeds_it_where_the_format_can_and_converts_elsewhere() {
         job.format = crate::pipeline::OutputFormat::Fixed(format);
         let out = process(&tagged, &job).unwrap().bytes;
         assert_eq!(
-            embedded_profile(format, &out).as_deref(),
+            embedded_profile(format.into(), &out).as_deref(),
             Some(profile.as_slice()),
             "{format:?} carries the profile"
         );
@@ -284,7 +285,7 @@ fn keeping_the_profile_embeds_it_where_the_format_can_and_converts_elsewhere() {
     for format in [Format::Gif, Format::Avif] {
         job.format = crate::pipeline::OutputFormat::Fixed(format);
         let out = process(&tagged, &job).unwrap().bytes;
-        assert_eq!(embedded_profile(format, &out), None);
+        assert_eq!(embedded_profile(format.into(), &out), None);
         if format == Format::Gif {
             // GIF cannot carry it: converted to sRGB instead (palette quantisation adds its own error).
             let gif = decode(&out);

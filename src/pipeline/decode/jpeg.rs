@@ -7,10 +7,11 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use mozjpeg::{ColorSpace, Decompress};
 
-use super::{same_size, undecodable};
-use crate::pipeline::cmyk;
-use crate::pipeline::probe::ImageInfo;
+use super::jpeg_header::{jpeg_components, jpeg_decoder_bytes, jpeg_frame};
+use super::{Codec, Header, Scale, same_size, undecodable};
+use crate::pipeline::format::ImageInfo;
 use crate::pipeline::{Layout, PipelineError, Pixels};
+use crate::pipeline::{cmyk, colour};
 
 /// A side of `size` pixels decoded by libjpeg at n/8: rounded up, ceil(size * n / 8).
 pub fn jpeg_scaled_size(size: u32, n: u8) -> u64 {
@@ -53,6 +54,64 @@ pub fn jpeg_scale_numerator(src_w: u32, src_h: u32, target_w: u32, target_h: u32
                 && jpeg_scaled_size(src_h, n) >= need(target_h, n)
         })
         .unwrap_or(8)
+}
+
+/// JPEG's codec.
+pub(super) struct Jpeg;
+
+impl Codec for Jpeg {
+    /// The frame header libjpeg will decode, found the way libjpeg finds it (see `jpeg_frame`).
+    fn header(&self, src: &[u8]) -> Result<Header, PipelineError> {
+        let frame = jpeg_frame(src)?;
+        Ok(Header {
+            width: u32::from(frame.width),
+            height: u32::from(frame.height),
+            alpha: false,
+        })
+    }
+
+    fn scale_for(&self, info: &ImageInfo, target_w: u32, target_h: u32) -> Scale {
+        Scale::Eighths(jpeg_scale_numerator(
+            info.width,
+            info.height,
+            target_w,
+            target_h,
+        ))
+    }
+
+    fn decode(
+        &self,
+        src: &[u8],
+        info: &ImageInfo,
+        scale: Scale,
+        profile: Option<&[u8]>,
+    ) -> Result<Pixels, PipelineError> {
+        let eighths = match scale {
+            Scale::Eighths(n) => n.clamp(1, 8),
+            _ => 8,
+        };
+        decode_jpeg(src, info, eighths, profile)
+    }
+
+    /// The coefficient buffers (a progressive file's whole-image arrays); a CMYK JPEG is decoded to four
+    /// channels, then converted.
+    fn decoder_bytes(&self, header: &[u8], info: &ImageInfo) -> u64 {
+        let (w, h) = (u64::from(info.width), u64::from(info.height));
+        let cmyk = if jpeg_components(header) == Some(4) {
+            w * h * 4
+        } else {
+            0
+        };
+        jpeg_decoder_bytes(header).unwrap_or(w * h * 6) + cmyk
+    }
+
+    fn profile(&self, src: &[u8]) -> Option<Vec<u8>> {
+        colour::jpeg_profile(src)
+    }
+
+    fn frames(&self, _src: &[u8], _limit: usize) -> usize {
+        1
+    }
 }
 
 pub(super) fn decode_jpeg(

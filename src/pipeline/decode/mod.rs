@@ -1,30 +1,86 @@
-//! Bytes to pixels. JPEG goes through libjpeg-turbo (mozjpeg) and is decoded directly at the smallest
-//! DCT scale (n/8) that still covers the target size: most of the cost of a large JPEG is skipped.
-//! WebP goes through libwebp, whose decoder rescales while it decodes, so the full-size image is never
-//! held. PNG, GIF (first frame) and animated WebP (first frame) go through the `image` crate. AVIF
-//! originals are refused (`UnsupportedVariant`, HTTP 415): sizer writes AVIF but has no AV1 decoder.
+//! Bytes to pixels, one codec per input format behind [`Codec`]: each reads its header before anything
+//! is decoded (size, alpha: with the parser its decoder uses, so the size checked against the limits is
+//! the size decoded), says which decode covers a target, what its decoder holds besides the pixels, its
+//! embedded profile and its frame count, and decodes. A new input format is a file here, a variant of
+//! [`InputFormat`] and an arm of [`codec`].
+//!
+//! - [`jpeg`]: libjpeg-turbo (mozjpeg), decoded directly at the smallest DCT scale (n/8) that still
+//!   covers the target, the DC-only path for progressive files; its headers in [`jpeg_header`].
+//! - [`webp`]: libwebp, whose decoder rescales while it decodes, so the full-size image is never held.
+//! - [`png`], [`gif`] (first frame), [`tiff`] (first page), [`bmp`], [`ico`] (the largest image):
+//!   the `image` crate's pure-Rust decoders, through [`image_crate`].
+//! - [`avif`]: probed (sizer reads back its AVIF variants), refused as an original (HTTP 415).
 //!
 //! Corrupt data is an error, never grey pixels: libjpeg's warnings about missing or damaged data (a
 //! truncated file, a corrupt segment) abort the decode, as sharp does by default; warnings about complete
-//! but oddly framed data (stray bytes before a marker) do not (see `is_benign_warning`).
-//!
-//! One file per decoder: [`jpeg`] (libjpeg, DCT scaling, the DC-only path for progressive files),
-//! [`webp`] (libwebp, rescaling while decoding) and [`image_crate`] (the `image` crate: PNG, GIF, the
-//! first frame of an animated WebP); this file is the dispatch by format and what they share.
+//! but oddly framed data (stray bytes before a marker) do not (see `jpeg::is_benign_warning`).
 
+mod avif;
+mod bmp;
+mod gif;
+mod ico;
 mod image_crate;
 mod jpeg;
+pub mod jpeg_header;
+mod png;
+mod tiff;
 mod webp;
 
 pub(crate) use jpeg::panic_message;
 pub use jpeg::{jpeg_scale_numerator, jpeg_scaled_size};
 pub use webp::webp_decode_size;
 
-use super::probe::{Format, ImageInfo};
+use super::format::{ImageInfo, InputFormat};
 use super::{PipelineError, Pixels};
-use image_crate::decode_with_image;
-use jpeg::decode_jpeg;
-use webp::decode_webp;
+
+/// What an input format's header says before anything is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Stored (pre-orientation) dimensions.
+    pub width: u32,
+    pub height: u32,
+    /// Whether it declares an alpha channel (see [`ImageInfo::alpha`]).
+    pub alpha: bool,
+}
+
+/// One input format's codec. Every method is required: a new format says what it does for each, rather
+/// than inheriting "a still image with no profile and no decoder state" without anyone deciding so.
+pub(crate) trait Codec: Sync {
+    /// Its size and alpha from its header (`src` may be only the file's first bytes: an error then
+    /// makes the caller read the whole file and ask again).
+    fn header(&self, src: &[u8]) -> Result<Header, PipelineError>;
+    /// The decode that delivers at least `target_w`×`target_h` (stored frame), or the full size.
+    fn scale_for(&self, info: &ImageInfo, target_w: u32, target_h: u32) -> Scale;
+    /// Decodes at `scale`, in the stored frame; `profile` is the embedded ICC profile (a CMYK JPEG is
+    /// converted to sRGB through it while decoding; RGB is converted by the caller, see `colour`).
+    fn decode(
+        &self,
+        src: &[u8],
+        info: &ImageInfo,
+        scale: Scale,
+        profile: Option<&[u8]>,
+    ) -> Result<Pixels, PipelineError>;
+    /// What the decoder holds besides the pixels it returns (`header`: the file's first bytes).
+    fn decoder_bytes(&self, header: &[u8], info: &ImageInfo) -> u64;
+    /// The embedded ICC profile, if any and readable within `colour::MAX_PROFILE_BYTES`.
+    fn profile(&self, src: &[u8]) -> Option<Vec<u8>>;
+    /// Frames, counted on the container without decoding, stopping at `limit`.
+    fn frames(&self, src: &[u8], limit: usize) -> usize;
+}
+
+/// The codec of `format`.
+pub(crate) fn codec(format: InputFormat) -> &'static dyn Codec {
+    match format {
+        InputFormat::Jpeg => &jpeg::Jpeg,
+        InputFormat::Png => &png::Png,
+        InputFormat::WebP => &webp::WebP,
+        InputFormat::Gif => &gif::Gif,
+        InputFormat::Avif => &avif::Avif,
+        InputFormat::Tiff => &tiff::TIFF,
+        InputFormat::Bmp => &bmp::BMP,
+        InputFormat::Ico => &ico::ICO,
+    }
+}
 
 /// What a decoder delivers: decoding the same bytes at the same scale gives the same pixels, so a scale
 /// names a decoded original (the shared decode cache keys on it).
@@ -51,24 +107,7 @@ impl std::fmt::Display for Scale {
 /// The scale at which `info`'s image decodes to at least `target_w`×`target_h` (stored frame), or its
 /// full size.
 pub fn scale_for(info: &ImageInfo, target_w: u32, target_h: u32) -> Scale {
-    match info.format {
-        Format::Jpeg => Scale::Eighths(jpeg_scale_numerator(
-            info.width,
-            info.height,
-            target_w,
-            target_h,
-        )),
-        Format::WebP => {
-            let size = webp_decode_size(info.width, info.height, target_w, target_h);
-            if size == (info.width, info.height) {
-                Scale::Full
-            } else {
-                Scale::Exact(size.0, size.1)
-            }
-        }
-        // Every format named: a new decoder says here whether it can decode smaller than stored.
-        Format::Png | Format::Gif | Format::Avif => Scale::Full,
-    }
+    codec(info.format).scale_for(info, target_w, target_h)
 }
 
 /// How many decoded pixels one stored pixel of `info`'s image became, per axis, for a decode of
@@ -86,7 +125,7 @@ pub fn content_scale(info: &ImageInfo, decoded_w: u32, decoded_h: u32) -> (f64, 
         f64::from(decoded_w) / f64::from(info.width.max(1)),
         f64::from(decoded_h) / f64::from(info.height.max(1)),
     );
-    if info.format != Format::Jpeg || info.width.max(info.height) < 8 {
+    if info.format != InputFormat::Jpeg || info.width.max(info.height) < 8 {
         // WebP is rescaled to exactly its size; the rest decode at full size.
         return ratio;
     }
@@ -107,31 +146,7 @@ pub fn decode(
     scale: Scale,
     profile: Option<&[u8]>,
 ) -> Result<Pixels, PipelineError> {
-    match info.format {
-        Format::Jpeg => decode_jpeg(
-            src,
-            info,
-            match scale {
-                Scale::Eighths(n) => n.clamp(1, 8),
-                _ => 8,
-            },
-            profile,
-        ),
-        Format::Png => decode_with_image(src, info, image::ImageFormat::Png),
-        Format::WebP => decode_webp(
-            src,
-            info,
-            match scale {
-                Scale::Exact(w, h) => (w, h),
-                _ => (info.width, info.height),
-            },
-        ),
-        Format::Gif => decode_with_image(src, info, image::ImageFormat::Gif),
-        // No AV1 decoder in the build (dav1d is C and libaom large); AVIF is written, not read.
-        Format::Avif => Err(PipelineError::UnsupportedVariant(
-            "AVIF originals are not supported yet".into(),
-        )),
-    }
+    codec(info.format).decode(src, info, scale, profile)
 }
 
 /// The limits were checked against the size the probe read; a decoder that reads another from the same

@@ -5,7 +5,7 @@ use mozjpeg::Decompress;
 use super::jpeg::*;
 use super::webp::*;
 use super::*;
-use crate::pipeline::Layout;
+use crate::pipeline::{Format, InputFormat, Layout};
 
 /// A progressive JPEG of a smooth gradient, through libjpeg's own encoder.
 fn progressive_jpeg(width: usize, height: usize) -> Vec<u8> {
@@ -200,7 +200,7 @@ fn a_decoder_reading_another_size_than_the_probe_decodes_nothing() {
     for format in [Format::Jpeg, Format::Png, Format::WebP, Format::Gif] {
         let small = crate::pipeline::flat_image(format, 64, 48, 90);
         for src in [&small, &progressive] {
-            if crate::pipeline::probe::probe(src).unwrap().format != format {
+            if crate::pipeline::probe::probe(src).unwrap().format != format.into() {
                 continue;
             }
             let mut info = crate::pipeline::probe::probe(src).unwrap();
@@ -220,8 +220,9 @@ fn a_decoder_reading_another_size_than_the_probe_decodes_nothing() {
 #[test]
 fn content_scale_is_the_dct_scale_not_the_rounded_size() {
     let jpeg = ImageInfo {
-        format: Format::Jpeg,
+        format: InputFormat::Jpeg,
         width: 2000,
+        alpha: false,
         height: 1250,
         orientation: crate::pipeline::orient::Orientation::Normal,
     };
@@ -232,7 +233,7 @@ fn content_scale_is_the_dct_scale_not_the_rounded_size() {
     // Not a DCT scale of this image: the ratio of the sizes.
     assert_eq!(content_scale(&jpeg, 1000, 500), (0.5, 0.4));
     let webp = ImageInfo {
-        format: Format::WebP,
+        format: InputFormat::WebP,
         ..jpeg
     };
     assert_eq!(content_scale(&webp, 500, 313), (0.25, 313.0 / 1250.0));

@@ -2,10 +2,59 @@
 //! animated WebP (first frame) goes through the `image` crate.
 #![allow(unsafe_code)] // FFI: libwebp (libwebp-sys).
 
-use super::image_crate::decode_with_image;
-use super::same_size;
-use crate::pipeline::probe::ImageInfo;
-use crate::pipeline::{Layout, PipelineError, Pixels};
+use super::image_crate::{decode_with_image, imagesize_header};
+use super::{Codec, Header, Scale, same_size};
+use crate::pipeline::format::ImageInfo;
+use crate::pipeline::{Layout, PipelineError, Pixels, animation, colour};
+
+/// WebP's codec.
+pub(super) struct WebP;
+
+impl Codec for WebP {
+    fn header(&self, src: &[u8]) -> Result<Header, PipelineError> {
+        imagesize_header(src, false)
+    }
+
+    fn scale_for(&self, info: &ImageInfo, target_w: u32, target_h: u32) -> Scale {
+        let size = webp_decode_size(info.width, info.height, target_w, target_h);
+        if size == (info.width, info.height) {
+            Scale::Full
+        } else {
+            Scale::Exact(size.0, size.1)
+        }
+    }
+
+    fn decode(
+        &self,
+        src: &[u8],
+        info: &ImageInfo,
+        scale: Scale,
+        _profile: Option<&[u8]>,
+    ) -> Result<Pixels, PipelineError> {
+        let size = match scale {
+            Scale::Exact(w, h) => (w, h),
+            _ => (info.width, info.height),
+        };
+        decode_webp(src, info, size)
+    }
+
+    /// libwebp writes straight into the returned buffer.
+    fn decoder_bytes(&self, _header: &[u8], _info: &ImageInfo) -> u64 {
+        0
+    }
+
+    fn profile(&self, src: &[u8]) -> Option<Vec<u8>> {
+        colour::webp_profile(src)
+    }
+
+    fn frames(&self, src: &[u8], limit: usize) -> usize {
+        if animation::webp_animation_flag(src) {
+            animation::webp_frames(src, limit)
+        } else {
+            1
+        }
+    }
+}
 
 /// Size libwebp decodes to: twice the target, so the final Lanczos3 step still has detail to work with
 /// (libwebp's own rescaler is an area average), or the full size when that is smaller.
@@ -18,7 +67,7 @@ pub fn webp_decode_size(src_w: u32, src_h: u32, target_w: u32, target_h: u32) ->
     }
 }
 
-pub(super) fn decode_webp(
+fn decode_webp(
     src: &[u8],
     info: &ImageInfo,
     (width, height): (u32, u32),

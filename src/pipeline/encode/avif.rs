@@ -71,7 +71,7 @@ pub fn encode_avif(pixels: &Pixels, quality: u8) -> Result<Vec<u8>, PipelineErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::probe::{self, Format};
+    use crate::pipeline::{Format, probe};
     use crate::pipeline::{Job, Layout};
 
     /// A textured test picture: gradients, a hard edge and deterministic noise, so the encoder has
@@ -143,7 +143,7 @@ mod tests {
                     let info = probe::probe(&avif).unwrap();
                     assert_eq!(
                         (info.format, info.width, info.height),
-                        (Format::Avif, w, h),
+                        (Format::Avif.into(), w, h),
                         "{what}"
                     );
                     let av1 = parsed(&avif).primary_item_metadata().unwrap();

@@ -570,6 +570,67 @@ pub fn zip_with_html() -> Vec<u8> {
     out
 }
 
+/// A little-endian baseline TIFF, one uncompressed strip: `w`x`h` with `samples` 8-bit samples a pixel
+/// (1 grey, 3 RGB), its strip `data` (any length: the header may claim more or less than it holds)
+/// and `strip_bytes` declared for it.
+pub fn tiff_raw(w: u32, h: u32, samples: u16, data: &[u8], strip_bytes: u32) -> Vec<u8> {
+    let entries: Vec<(u16, u16, u32, u32)> = vec![
+        (256, 4, 1, w),                                // ImageWidth
+        (257, 4, 1, h),                                // ImageLength
+        (258, 3, 1, 8),                                // BitsPerSample (one value: all samples 8)
+        (259, 3, 1, 1),                                // Compression: none
+        (262, 3, 1, if samples == 1 { 1 } else { 2 }), // Photometric: grey or RGB
+        (273, 4, 1, 0),                                // StripOffsets, patched below
+        (277, 3, 1, u32::from(samples)),               // SamplesPerPixel
+        (278, 4, 1, h),                                // RowsPerStrip
+        (279, 4, 1, strip_bytes),                      // StripByteCounts
+    ];
+    let ifd_at = 8u32;
+    let data_at = ifd_at + 2 + 12 * entries.len() as u32 + 4;
+    let mut out = b"II*\0".to_vec();
+    out.extend_from_slice(&ifd_at.to_le_bytes());
+    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    for (tag, kind, count, value) in entries {
+        out.extend_from_slice(&tag.to_le_bytes());
+        out.extend_from_slice(&kind.to_le_bytes());
+        out.extend_from_slice(&count.to_le_bytes());
+        let value = if tag == 273 { data_at } else { value };
+        if kind == 3 {
+            out.extend_from_slice(&(value as u16).to_le_bytes());
+            out.extend_from_slice(&[0, 0]);
+        } else {
+            out.extend_from_slice(&value.to_le_bytes());
+        }
+    }
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+/// A 24-bit bottom-up BMP header (BITMAPINFOHEADER) declaring `w`x`h`, then `data`.
+pub fn bmp_raw(w: i32, h: i32, data: &[u8]) -> Vec<u8> {
+    let mut out = b"BM".to_vec();
+    out.extend_from_slice(&(54 + data.len() as u32).to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&54u32.to_le_bytes());
+    out.extend_from_slice(&40u32.to_le_bytes());
+    out.extend_from_slice(&w.to_le_bytes());
+    out.extend_from_slice(&h.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&24u16.to_le_bytes());
+    out.extend_from_slice(&[0; 24]);
+    out.extend_from_slice(data);
+    out
+}
+
+/// A fixture of `testdata/formats` (see its SOURCES.md).
+pub fn format_fixture(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata/formats")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
