@@ -2,6 +2,6 @@
 #![no_main]
 
 use libfuzzer_sys::{Corpus, fuzz_target};
-use sizer::pipeline::Format;
+use sizer::pipeline::InputFormat;
 
-fuzz_target!(|data: &[u8]| -> Corpus { sizer_fuzz::pipeline(data, Some(Format::Png)) });
+fuzz_target!(|data: &[u8]| -> Corpus { sizer_fuzz::pipeline(data, Some(InputFormat::Png)) });

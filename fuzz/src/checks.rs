@@ -7,7 +7,9 @@ use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use sizer::config::Config;
-use sizer::pipeline::{self, Fit, Format, Gravity, Job, OutputFormat, PipelineError, Rgb};
+use sizer::pipeline::{
+    self, Fit, Format, Gravity, InputFormat, Job, OutputFormat, PipelineError, Rgb,
+};
 use sizer::spec::{RequestContext, SpecRules, VariantSpec};
 
 /// The default rules, and strict ones (a signing key, an allow-list, source prefixes, only presets for
@@ -97,8 +99,8 @@ fn job(width: u32, height: Option<u32>, fit: Fit, format: OutputFormat) -> Job {
 /// the original's ICC profile and EXIF credits (`output.keep_profile`, `output.keep_copyright`: the
 /// original's own bytes written into the outputs, by libwebp's mux among others). Returns whether the
 /// input belongs in the corpus: not when it does not sniff as `only`.
-pub fn pipeline(data: &[u8], only: Option<Format>) -> bool {
-    let format = Format::sniff(data);
+pub fn pipeline(data: &[u8], only: Option<InputFormat>) -> bool {
+    let format = InputFormat::sniff(data);
     if only.is_some() && format != only {
         return false;
     }

@@ -4,12 +4,12 @@
 mod checks;
 
 use libfuzzer_sys::Corpus;
-use sizer::pipeline::Format;
+use sizer::pipeline::InputFormat;
 
 pub use checks::url;
 
 /// The pipeline's checks on `data`; inputs that do not sniff as `only` stay out of the corpus.
-pub fn pipeline(data: &[u8], only: Option<Format>) -> Corpus {
+pub fn pipeline(data: &[u8], only: Option<InputFormat>) -> Corpus {
     if checks::pipeline(data, only) {
         Corpus::Keep
     } else {

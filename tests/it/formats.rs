@@ -354,7 +354,10 @@ async fn tiff_bmp_and_ico_originals_are_served_as_jpeg_or_png() {
         .resize_exact(160, 100, image::imageops::FilterType::Lanczos3)
         .to_rgb8();
     let independent = mean_difference(&lzw.to_rgb8(), &reference);
-    assert!(independent < 6.0, "TIFF as JPEG q80 (its loss): {independent:.2}");
+    assert!(
+        independent < 6.0,
+        "TIFF as JPEG q80 (its loss): {independent:.2}"
+    );
     // BMP's pixels are the same picture, and its output lossless.
     let lossless = mean_difference(&bmp.to_rgb8(), &reference);
     assert!(lossless < 1.5, "BMP as PNG: {lossless:.2}");

@@ -35,10 +35,10 @@ fn every_url_seed_keeps_the_url_targets_properties() {
 #[test]
 fn every_image_seed_keeps_the_pipeline_targets_properties() {
     for (dir, format) in [
-        ("jpeg", sizer::pipeline::Format::Jpeg),
-        ("png", sizer::pipeline::Format::Png),
-        ("webp", sizer::pipeline::Format::WebP),
-        ("gif", sizer::pipeline::Format::Gif),
+        ("jpeg", sizer::pipeline::InputFormat::Jpeg),
+        ("png", sizer::pipeline::InputFormat::Png),
+        ("webp", sizer::pipeline::InputFormat::WebP),
+        ("gif", sizer::pipeline::InputFormat::Gif),
     ] {
         for (name, bytes) in seeds(dir) {
             assert!(
