@@ -11,10 +11,10 @@ usage:
 
     Prints a markdown table (or TSV with --tsv) of: id, engine, ssim, bytes, size (WxH).
 
-    Dependencies: pillow (11.3 or later, whose wheels read AVIF through libavif), numpy, scikit-image. If
-    they are not importable, or Pillow cannot read AVIF, the script re-executes itself inside the venv
-    $SSIM_VENV (default /tmp/peers/ssim-venv), creating it and pip-installing the three packages only if
-    they are missing or too old.
+    Dependencies: pillow (11.3 or later, whose wheels read AVIF through libavif), numpy, scikit-image and
+    pillow-jxl-plugin (JPEG XL originals). If they are not importable, or Pillow cannot read AVIF, the
+    script re-executes itself inside the venv $SSIM_VENV (default /tmp/peers/ssim-venv), creating it and
+    pip-installing the four packages only if they are missing or too old.
 
 What it measures, and why:
     Byte sizes and CPU times of different engines only compare fairly at equal visual quality, so each
@@ -37,9 +37,9 @@ import subprocess
 import sys
 
 VENV = os.environ.get("SSIM_VENV", "/tmp/peers/ssim-venv")
-PACKAGES = ["pillow>=11.3", "numpy", "scikit-image"]
-# What "importable" means: all three, and a Pillow that reads AVIF (W7, W8).
-PROBE = "import numpy, skimage; from PIL import features; assert features.check('avif')"
+PACKAGES = ["pillow>=11.3", "numpy", "scikit-image", "pillow-jxl-plugin"]
+# What "importable" means: all four, and a Pillow that reads AVIF (W7, W8); pillow_jxl reads JPEG XL (W16).
+PROBE = "import numpy, skimage, pillow_jxl; from PIL import features; assert features.check('avif')"
 GREY = 128.0
 
 
@@ -72,6 +72,7 @@ if sys.argv[1:] == ["--setup"]:
 
 import numpy as np  # noqa: E402
 from PIL import Image, ImageOps  # noqa: E402
+import pillow_jxl  # noqa: E402, F401  (registers JPEG XL with Pillow: W16's original)
 from skimage.metrics import structural_similarity  # noqa: E402
 
 Image.MAX_IMAGE_PIXELS = None  # the test images are trusted and large

@@ -70,6 +70,8 @@ pub enum InputFormat {
     Bmp,
     /// Windows icons: the largest image of the directory.
     Ico,
+    /// JPEG XL, bare codestream or ISO-BMFF container; the first frame.
+    Jxl,
 }
 
 impl InputFormat {
@@ -119,6 +121,10 @@ impl InputFormat {
                 0,
                 ..,
             ] => Some(InputFormat::Bmp),
+            // A bare codestream (FF 0A), or the container's signature box (its size and type: the rest of
+            // it is fixed too, but 8 bytes tell it from anything else).
+            [0xFF, 0x0A, ..] => Some(InputFormat::Jxl),
+            [0, 0, 0, 0x0C, b'J', b'X', b'L', b' ', ..] => Some(InputFormat::Jxl),
             _ if is_avif(bytes) => Some(InputFormat::Avif),
             // ICONDIR: reserved 0, type 1 (icon), at least one image.
             [0, 0, 1, 0, n0, n1, ..] if (*n0, *n1) != (0, 0) => Some(InputFormat::Ico),
@@ -134,14 +140,14 @@ impl InputFormat {
             InputFormat::WebP => Some(Format::WebP),
             InputFormat::Gif => Some(Format::Gif),
             InputFormat::Avif => Some(Format::Avif),
-            InputFormat::Tiff | InputFormat::Bmp | InputFormat::Ico => None,
+            InputFormat::Tiff | InputFormat::Bmp | InputFormat::Ico | InputFormat::Jxl => None,
         }
     }
 
     /// What "the original's format" means for an output of this original: its own where sizer writes
     /// it; otherwise PNG for an image with an alpha channel and for formats of drawn graphics (BMP, ICO:
     /// screenshots, icons, lossless), JPEG for the rest (TIFF without alpha: scans and photographs), as
-    /// imgproxy picks its first preferred format, PNG when the image has alpha.
+    /// imgproxy picks its first preferred format, PNG when the image has alpha. JPEG XL likewise.
     pub fn written_as(self, alpha: bool) -> Format {
         match self.output() {
             Some(format) => format,
@@ -164,6 +170,7 @@ impl InputFormat {
             InputFormat::Tiff => "TIFF",
             InputFormat::Bmp => "BMP",
             InputFormat::Ico => "ICO",
+            InputFormat::Jxl => "JPEG XL",
         }
     }
 }
@@ -260,6 +267,11 @@ pub(crate) mod tests {
             "an icon directory of no images"
         );
         assert_eq!(sniff(b"\0\0\x02\0\x01\0"), None, "a cursor is not an icon");
+        assert_eq!(sniff(b"\xFF\x0A\xFA\x7F"), Some(InputFormat::Jxl));
+        assert_eq!(
+            sniff(b"\0\0\0\x0cJXL \r\n\x87\n\0\0\0\x14ftypjxl "),
+            Some(InputFormat::Jxl)
+        );
         assert_eq!(sniff(b"<html>"), None);
         assert_eq!(sniff(b""), None);
     }

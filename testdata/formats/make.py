@@ -78,3 +78,17 @@ camera.save(out("camera.ico"), sizes=[(16, 16), (32, 32), (48, 48)])
 for name in sorted(os.listdir(here)):
     if not name.endswith(".py") and not name.endswith(".md"):
         print(name, os.path.getsize(out(name)))
+
+# JPEG XL (pillow-jxl-plugin, libjxl): lossy RGB, lossless RGBA, grey, and Display P3 with its profile.
+try:
+    import pillow_jxl  # noqa: F401  (registers the JXL plugin)
+except ImportError:
+    print("pillow-jxl-plugin missing: the .jxl fixtures are left as they are")
+else:
+    path.save(out("path.jxl"), quality=90)
+    camera.resize((96, 96), Image.LANCZOS).save(out("camera-alpha.jxl"), lossless=True)
+    path.convert("L").save(out("path-grey.jxl"), quality=90)
+    p3.save(out("path-p3.jxl"), quality=90, icc_profile=p3_profile)
+    for name in ["path.jxl", "camera-alpha.jxl", "path-grey.jxl", "path-p3.jxl"]:
+        back = Image.open(out(name))
+        print(name, os.path.getsize(out(name)), back.mode, back.size, "icc" if back.info.get("icc_profile") else "")

@@ -472,3 +472,37 @@ async fn f_auto_answers_a_tiff_with_what_the_client_takes() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn jpeg_xl_originals_are_served_in_srgb_with_their_alpha() {
+    let reference = image::load_from_memory(&crate::common::images::format_fixture("path-lzw.tif"))
+        .unwrap()
+        .resize_exact(160, 100, image::imageops::FilterType::Lanczos3)
+        .to_rgb8();
+    let (kind, lossy) = read_only("path.jxl", "w/160").await;
+    assert_eq!(
+        (kind.as_str(), (lossy.width(), lossy.height())),
+        ("image/jpeg", (160, 100))
+    );
+    let plain = mean_difference(&lossy.to_rgb8(), &reference);
+    assert!(plain < 6.0, "JPEG XL q90 then JPEG q80: {plain:.2}");
+    // The same picture in Display P3 with its profile: converted, it is the sRGB picture again.
+    let (_, p3) = read_only("path-p3.jxl", "w/160").await;
+    let converted = mean_difference(&p3.to_rgb8(), &reference);
+    assert!(converted < 6.0, "P3 converted to sRGB: {converted:.2}");
+    let (kind, grey) = read_only("path-grey.jxl", "w/160").await;
+    assert_eq!(kind, "image/jpeg");
+    let grey = grey.to_rgb8();
+    assert!(
+        grey.pixels()
+            .all(|p| p[0].abs_diff(p[1]) <= 2 && p[1].abs_diff(p[2]) <= 2)
+    );
+    let (kind, icon) = read_only("camera-alpha.jxl", "w/48").await;
+    assert_eq!(
+        (kind.as_str(), (icon.width(), icon.height())),
+        ("image/png", (48, 48))
+    );
+    let icon = icon.to_rgba8();
+    assert_eq!(icon.get_pixel(0, 0)[3], 0, "the corner stays transparent");
+    assert!(icon.pixels().any(|p| p[3] == 255));
+}

@@ -365,7 +365,26 @@ fn read_only_formats(cases: &mut Vec<Case>) {
         bmp_raw(64, 48, &bgr[..bgr.len() / 2]),
         Refused(422),
     ));
-    for name in ["path-lzw.tif", "path-jpeg.tif", "path-24.bmp", "camera.ico"] {
+    // A JPEG XL header and nothing more: over the pixel limit, refused from the header; over the JPEG XL
+    // profile's frame area (2^28 pixels at level 5), refused by jxl-oxide reading it.
+    cases.push(case(
+        "JPEG XL declaring 15000x15000",
+        jxl_size_header(15_000, 15_000),
+        Refused(413),
+    ));
+    cases.push(case(
+        "JPEG XL declaring 2^30 x 2^30",
+        jxl_size_header(1 << 30, 1 << 30),
+        Refused(422),
+    ));
+    for name in [
+        "path-lzw.tif",
+        "path-jpeg.tif",
+        "path-24.bmp",
+        "camera.ico",
+        "path.jxl",
+        "camera-alpha.jxl",
+    ] {
         let whole = format_fixture(name);
         // 8 bytes of a BMP are too few to tell it from other files that start with "BM".
         let short = if name.ends_with(".bmp") { 415 } else { 422 };

@@ -9,6 +9,7 @@
 //! - [`webp`]: libwebp, whose decoder rescales while it decodes, so the full-size image is never held.
 //! - [`png`], [`gif`] (first frame), [`tiff`] (first page), [`bmp`], [`ico`] (the largest image):
 //!   the `image` crate's pure-Rust decoders, through [`image_crate`].
+//! - [`jxl`]: JPEG XL through jxl-oxide (pure Rust), rendered to sRGB and oriented by it.
 //! - [`avif`]: probed (sizer reads back its AVIF variants), refused as an original (HTTP 415).
 //!
 //! Corrupt data is an error, never grey pixels: libjpeg's warnings about missing or damaged data (a
@@ -22,6 +23,7 @@ mod ico;
 mod image_crate;
 mod jpeg;
 pub mod jpeg_header;
+mod jxl;
 mod png;
 mod tiff;
 mod webp;
@@ -79,6 +81,7 @@ pub(crate) fn codec(format: InputFormat) -> &'static dyn Codec {
         InputFormat::Tiff => &tiff::TIFF,
         InputFormat::Bmp => &bmp::BMP,
         InputFormat::Ico => &ico::ICO,
+        InputFormat::Jxl => &jxl::Jxl,
     }
 }
 

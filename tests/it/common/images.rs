@@ -623,6 +623,35 @@ pub fn bmp_raw(w: i32, h: i32, data: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A bare JPEG XL codestream's signature, SizeHeader declaring `w`x`h` (each side 1..=2^30, written in
+/// the 30-bit form) and all-default metadata, padded with zero bytes: a header and nothing to decode.
+pub fn jxl_size_header(w: u32, h: u32) -> Vec<u8> {
+    // Bits, least significant first: small = 0; height: selector 3 (30 bits), h - 1; ratio 0 (3 bits);
+    // width: selector 3, w - 1.
+    let mut bits: Vec<bool> = vec![false];
+    let push = |value: u32, n: u32, bits: &mut Vec<bool>| {
+        (0..n).for_each(|i| bits.push(value >> i & 1 == 1))
+    };
+    push(3, 2, &mut bits);
+    push(h - 1, 30, &mut bits);
+    push(0, 3, &mut bits);
+    push(3, 2, &mut bits);
+    push(w - 1, 30, &mut bits);
+    // ImageMetadata: all_default (8-bit sRGB, no alpha, no ICC profile).
+    push(1, 1, &mut bits);
+    let mut out = vec![0xFF, 0x0A];
+    for chunk in bits.chunks(8) {
+        out.push(
+            chunk
+                .iter()
+                .enumerate()
+                .fold(0u8, |b, (i, &on)| b | (u8::from(on) << i)),
+        );
+    }
+    out.resize(out.len() + 64, 0);
+    out
+}
+
 /// A fixture of `testdata/formats` (see its SOURCES.md).
 pub fn format_fixture(name: &str) -> Vec<u8> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
