@@ -72,6 +72,8 @@ pub enum InputFormat {
     Ico,
     /// JPEG XL, bare codestream or ISO-BMFF container; the first frame.
     Jxl,
+    /// SVG, rasterised (never served as SVG).
+    Svg,
 }
 
 impl InputFormat {
@@ -126,6 +128,7 @@ impl InputFormat {
             [0xFF, 0x0A, ..] => Some(InputFormat::Jxl),
             [0, 0, 0, 0x0C, b'J', b'X', b'L', b' ', ..] => Some(InputFormat::Jxl),
             _ if is_avif(bytes) => Some(InputFormat::Avif),
+            _ if is_svg(bytes) => Some(InputFormat::Svg),
             // ICONDIR: reserved 0, type 1 (icon), at least one image.
             [0, 0, 1, 0, n0, n1, ..] if (*n0, *n1) != (0, 0) => Some(InputFormat::Ico),
             _ => None,
@@ -140,7 +143,11 @@ impl InputFormat {
             InputFormat::WebP => Some(Format::WebP),
             InputFormat::Gif => Some(Format::Gif),
             InputFormat::Avif => Some(Format::Avif),
-            InputFormat::Tiff | InputFormat::Bmp | InputFormat::Ico | InputFormat::Jxl => None,
+            InputFormat::Tiff
+            | InputFormat::Bmp
+            | InputFormat::Ico
+            | InputFormat::Jxl
+            | InputFormat::Svg => None,
         }
     }
 
@@ -153,7 +160,7 @@ impl InputFormat {
             Some(format) => format,
             None if alpha => Format::Png,
             None => match self {
-                InputFormat::Bmp | InputFormat::Ico => Format::Png,
+                InputFormat::Bmp | InputFormat::Ico | InputFormat::Svg => Format::Png,
                 _ => Format::Jpeg,
             },
         }
@@ -171,6 +178,7 @@ impl InputFormat {
             InputFormat::Bmp => "BMP",
             InputFormat::Ico => "ICO",
             InputFormat::Jxl => "JPEG XL",
+            InputFormat::Svg => "SVG",
         }
     }
 }
@@ -214,6 +222,45 @@ impl From<Format> for InputFormat {
             Format::Gif => InputFormat::Gif,
             Format::Avif => InputFormat::Avif,
         }
+    }
+}
+
+/// An XML document whose root element is `<svg`: after an optional byte-order mark and white space, the
+/// root itself, or an XML declaration, comments and a DOCTYPE before it within the first 4 kB. HTML and
+/// other XML are not SVG.
+fn is_svg(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(4096)];
+    let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    let mut rest = head;
+    loop {
+        rest = rest.trim_ascii_start();
+        if rest.starts_with(b"<svg") {
+            return rest
+                .get(4)
+                .is_none_or(|b| b.is_ascii_whitespace() || *b == b'>');
+        }
+        let skip = |open: &[u8], close: &[u8], rest: &[u8]| -> Option<usize> {
+            rest.strip_prefix(open)?;
+            rest.windows(close.len())
+                .position(|w| w == close)
+                .map(|at| at + close.len())
+        };
+        let Some(at) = skip(b"<?", b"?>", rest)
+            .or_else(|| skip(b"<!--", b"-->", rest))
+            .or_else(|| {
+                // A DOCTYPE may hold an internal subset in brackets.
+                rest.strip_prefix(b"<!DOCTYPE")?;
+                let close = if rest.contains(&b'[') {
+                    b"]>".as_slice()
+                } else {
+                    b">"
+                };
+                skip(b"<!DOCTYPE", close, rest)
+            })
+        else {
+            return false;
+        };
+        rest = &rest[at..];
     }
 }
 
@@ -271,6 +318,20 @@ pub(crate) mod tests {
         assert_eq!(
             sniff(b"\0\0\0\x0cJXL \r\n\x87\n\0\0\0\x14ftypjxl "),
             Some(InputFormat::Jxl)
+        );
+        assert_eq!(
+            sniff(b"<svg xmlns='http://www.w3.org/2000/svg'/>"),
+            Some(InputFormat::Svg)
+        );
+        assert_eq!(
+            sniff(b"\xEF\xBB\xBF<?xml version='1.0'?>\n<!-- made by hand -->\n<!DOCTYPE svg [<!ENTITY a 'b'>]>\n<svg>"),
+            Some(InputFormat::Svg)
+        );
+        assert_eq!(sniff(b"<svgfoo>"), None);
+        assert_eq!(
+            sniff(b"<?xml version='1.0'?><html><svg>"),
+            None,
+            "SVG inside HTML"
         );
         assert_eq!(sniff(b"<html>"), None);
         assert_eq!(sniff(b""), None);

@@ -234,7 +234,7 @@ impl Pixels {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PipelineError {
-    #[error("not a supported image format (JPEG, PNG, WebP, GIF, TIFF, BMP, ICO, JPEG XL)")]
+    #[error("not a supported image format (JPEG, PNG, WebP, GIF, TIFF, BMP, ICO, JPEG XL, SVG)")]
     Unsupported,
     #[error("unsupported image: {0}")]
     UnsupportedVariant(String),

@@ -506,3 +506,57 @@ async fn jpeg_xl_originals_are_served_in_srgb_with_their_alpha() {
     assert_eq!(icon.get_pixel(0, 0)[3], 0, "the corner stays transparent");
     assert!(icon.pixels().any(|p| p[3] == 255));
 }
+
+/// A 200x100 logo: a red bar on the left half, a blue circle on the right, transparent elsewhere.
+const LOGO: &str = "<?xml version='1.0' encoding='UTF-8'?>\n<!DOCTYPE svg PUBLIC '-//W3C//DTD SVG 1.1//EN' \
+    'http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd'>\n<svg xmlns='http://www.w3.org/2000/svg' \
+    width='200' height='100' viewBox='0 0 400 200'><rect x='0' y='50' width='200' height='100' \
+    fill='#ff0000'/><circle cx='300' cy='100' r='80' fill='#0000ff'/></svg>";
+
+#[tokio::test]
+async fn svg_is_drawn_at_the_output_size_as_png() {
+    let store = TestStore::new(Backend::Fs).await;
+    let key = store
+        .put_original("logo.svg", bytes::Bytes::from_static(LOGO.as_bytes()))
+        .await;
+    let app = spawn_app(&store, test_config()).await;
+    let res = app.get(&format!("/w/100/{key}")).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(header(&res, "content-type"), Some("image/png"), "never SVG");
+    let img = image::load_from_memory(&res.bytes().await.unwrap())
+        .unwrap()
+        .into_rgba8();
+    assert_eq!(img.dimensions(), (100, 50));
+    assert_eq!(img.get_pixel(2, 2)[3], 0, "transparent outside the shapes");
+    assert_eq!(img.get_pixel(25, 25).0, [255, 0, 0, 255], "the bar");
+    assert_eq!(
+        img.get_pixel(75, 25).0,
+        [0, 0, 255, 255],
+        "the circle's centre"
+    );
+    // Drawn at 100x50, its edges are crisp: the circle's edge spans about one pixel of partial
+    // coverage, where a 200x100 drawing shrunk would blur it over two.
+    let partial = (50..100)
+        .map(|x| img.get_pixel(x, 25)[3])
+        .filter(|a| *a > 0 && *a < 255)
+        .count();
+    assert!(
+        partial <= 2,
+        "{partial} partly covered pixels on the row across the circle"
+    );
+    // JPEG on request, flattened onto white; f/auto by Accept.
+    let jpeg = app.get(&format!("/w/100/f/jpeg/{key}")).await;
+    assert_eq!(header(&jpeg, "content-type"), Some("image/jpeg"));
+    let jpeg = image::load_from_memory(&jpeg.bytes().await.unwrap())
+        .unwrap()
+        .to_rgb8();
+    assert!(
+        jpeg.get_pixel(2, 2).0.iter().all(|c| *c > 245),
+        "white background"
+    );
+    let webp = app
+        .get_with(&format!("/w/100/f/auto/{key}"), &[("accept", "image/webp")])
+        .await;
+    assert_eq!(header(&webp, "content-type"), Some("image/webp"));
+    app.stop().await;
+}

@@ -47,4 +47,13 @@ fn every_image_seed_keeps_the_pipeline_targets_properties() {
             );
         }
     }
+    // The pipeline target's seeds of the formats sizer only reads.
+    for (name, bytes) in seeds("other") {
+        let format = sizer::pipeline::InputFormat::sniff(&bytes);
+        assert!(
+            format.is_some_and(|f| f.output().is_none()),
+            "{name} is a seed of a read-only format: {format:?}"
+        );
+        checks::pipeline(&bytes, None);
+    }
 }

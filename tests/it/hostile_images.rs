@@ -311,6 +311,114 @@ fn cases() -> Vec<Case> {
     cases
 }
 
+/// SVG: everything that would make it read outside itself, or cost far more than its bytes.
+fn svg_cases(cases: &mut Vec<Case>) {
+    let svg = |body: &str| {
+        format!("<svg xmlns='http://www.w3.org/2000/svg' xmlns:xlink='http://www.w3.org/1999/xlink' width='64' height='64'>{body}</svg>")
+            .into_bytes()
+    };
+    let square = "<rect width='64' height='64' fill='#c04020'/>";
+    cases.push(case("SVG, a square", svg(square), Served(&[])));
+    // Billion laughs: ten entities of ten of the one before.
+    let mut dtd = String::from("<?xml version='1.0'?><!DOCTYPE svg [<!ENTITY l0 'lol'>");
+    for i in 1..10 {
+        dtd.push_str(&format!(
+            "<!ENTITY l{i} '{}'>",
+            format!("&l{};", i - 1).repeat(10)
+        ));
+    }
+    dtd.push_str("]>");
+    cases.push(case(
+        "SVG billion laughs",
+        [dtd.as_bytes(), &svg("<text>&l9;</text>")].concat(),
+        Refused(422),
+    ));
+    cases.push(case(
+        "SVG external entity (file:///etc/passwd)",
+        [
+            b"<?xml version='1.0'?><!DOCTYPE svg [<!ENTITY x SYSTEM 'file:///etc/passwd'>]>"
+                .as_slice(),
+            &svg("<text>&x;</text>"),
+        ]
+        .concat(),
+        Refused(422),
+    ));
+    for href in [
+        "file:///etc/passwd",
+        "http://127.0.0.1:9/x.png",
+        "/etc/hostname",
+    ] {
+        cases.push(case(
+            format!("SVG <image> of {href} (not read: the square alone)"),
+            svg(&format!("{square}<image href='{href}' width='64' height='64'/><image xlink:href='{href}' width='64' height='64'/>")),
+            Served(&[b"root:"]),
+        ));
+    }
+    let png = png_rgb(8, 8);
+    cases.push(case(
+        "SVG <image> of a data: URI (not drawn either)",
+        svg(&format!(
+            "{square}<image href='data:image/png;base64,{}' width='64' height='64'/>",
+            base64_encode(&png)
+        )),
+        Served(&[]),
+    ));
+    // <use> bomb: each level uses the one below ten times; eight levels are 10^8 elements.
+    let mut defs = String::from("<defs><rect id='u0' width='1' height='1'/>");
+    for i in 1..9 {
+        defs.push_str(&format!("<g id='u{i}'>"));
+        for _ in 0..10 {
+            defs.push_str(&format!("<use href='#u{}'/>", i - 1));
+        }
+        defs.push_str("</g>");
+    }
+    defs.push_str("</defs><use href='#u8'/>");
+    cases.push(case(
+        "SVG <use> bomb (10^8 elements)",
+        svg(&defs),
+        Refused(422),
+    ));
+    cases.push(case(
+        "SVG <use> of itself",
+        svg("<g id='me'><use href='#me'/></g>"),
+        Served(&[]),
+    ));
+    cases.push(case(
+        "SVG nested 100000 deep",
+        svg(&format!(
+            "{}{}",
+            "<g>".repeat(100_000),
+            "</g>".repeat(100_000)
+        )),
+        Refused(422),
+    ));
+    cases.push(case(
+        "SVG with 40 nested layers (opacity)",
+        svg(&format!(
+            "{}{square}{}",
+            "<g opacity='0.99'>".repeat(40),
+            "</g>".repeat(40)
+        )),
+        Refused(422),
+    ));
+    cases.push(case(
+        "SVG declaring a 100000x100000 viewBox",
+        b"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 100000 100000'><rect width='10' height='10'/></svg>".to_vec(),
+        Refused(413),
+    ));
+    cases.push(case(
+        "SVG not UTF-8",
+        [svg(square).as_slice(), b"\xFF\xFE"].concat(),
+        Refused(422),
+    ));
+    let whole = svg(square);
+    cases.push(case(
+        "SVG cut short",
+        whole[..whole.len() - 8].to_vec(),
+        Refused(422),
+    ));
+}
+
 /// TIFF, BMP and ICO (read, never written): bombs in their headers, lies about their data, and each
 /// fixture cut short.
 fn read_only_formats(cases: &mut Vec<Case>) {
@@ -377,6 +485,7 @@ fn read_only_formats(cases: &mut Vec<Case>) {
         jxl_size_header(1 << 30, 1 << 30),
         Refused(422),
     ));
+    svg_cases(cases);
     for name in [
         "path-lzw.tif",
         "path-jpeg.tif",
@@ -582,14 +691,14 @@ fn garbage_and_non_images(cases: &mut Vec<Case>) {
     let html = b"<!DOCTYPE html><html><body><script>alert(document.cookie)</script></body></html>";
     cases.push(case("HTML", html.to_vec(), Refused(415)));
     cases.push(case(
-        "SVG with a script",
+        "SVG with a script (drawn, as PNG: no script survives)",
         br#"<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(2)</script><rect width="10" height="10"/></svg>"#.to_vec(),
-        Refused(415),
+        Served(&[b"alert", b"<script", b"onload"]),
     ));
     cases.push(case(
-        "SVG behind an XML declaration and a BOM",
+        "SVG behind an XML declaration and a BOM (drawn, as PNG)",
         b"\xEF\xBB\xBF<?xml version=\"1.0\"?><svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>".to_vec(),
-        Refused(415),
+        Served(&[b"alert", b"<script"]),
     ));
     cases.push(case(
         "JavaScript",

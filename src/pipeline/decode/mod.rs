@@ -10,6 +10,7 @@
 //! - [`png`], [`gif`] (first frame), [`tiff`] (first page), [`bmp`], [`ico`] (the largest image):
 //!   the `image` crate's pure-Rust decoders, through [`image_crate`].
 //! - [`jxl`]: JPEG XL through jxl-oxide (pure Rust), rendered to sRGB and oriented by it.
+//! - [`svg`]: resvg, drawn at the output's size, nothing outside the document read.
 //! - [`avif`]: probed (sizer reads back its AVIF variants), refused as an original (HTTP 415).
 //!
 //! Corrupt data is an error, never grey pixels: libjpeg's warnings about missing or damaged data (a
@@ -25,6 +26,7 @@ mod jpeg;
 pub mod jpeg_header;
 mod jxl;
 mod png;
+mod svg;
 mod tiff;
 mod webp;
 
@@ -82,6 +84,7 @@ pub(crate) fn codec(format: InputFormat) -> &'static dyn Codec {
         InputFormat::Bmp => &bmp::BMP,
         InputFormat::Ico => &ico::ICO,
         InputFormat::Jxl => &jxl::Jxl,
+        InputFormat::Svg => &svg::Svg,
     }
 }
 

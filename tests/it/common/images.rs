@@ -652,6 +652,12 @@ pub fn jxl_size_header(w: u32, h: u32) -> Vec<u8> {
     out
 }
 
+/// Standard base64 of `bytes`.
+pub fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
 /// A fixture of `testdata/formats` (see its SOURCES.md).
 pub fn format_fixture(name: &str) -> Vec<u8> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
