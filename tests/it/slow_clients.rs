@@ -299,6 +299,55 @@ async fn a_trickled_event_body_gets_408_and_the_connection_closes() {
     app.stop().await;
 }
 
+/// An event body over the 1 MiB cap gets its 413, whole, even when the sender writes every byte before
+/// it reads: the server reads the rest and throws it away rather than close a connection with unread
+/// bytes in it (which resets it, and the sender saw "connection reset" instead of the 413: a CI failure).
+/// One that announces more than the server will ever drain is refused before its body is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_event_body_gets_its_413_whole() {
+    const TOKEN: &str = "test-webhook-token-0123456789";
+    let store = TestStore::new(Backend::Fs).await;
+    let mut config = test_config();
+    config.events.webhook_token = TOKEN.into();
+    let app = spawn_app(&store, config).await;
+    let addr = addr_of(&app);
+    let head = |length: usize| {
+        format!(
+            "POST /events HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\n\
+             Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+        )
+    };
+    for round in 0..5 {
+        let body = format!("{{\"x\": \"{}\"}}", "a".repeat(3 << 20));
+        let mut stream = TcpStream::connect(&addr).await.unwrap();
+        let mut request = head(body.len()).into_bytes();
+        request.extend_from_slice(body.as_bytes());
+        stream
+            .write_all(&request)
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: the server stopped reading: {e}"));
+        let (status, _, body) =
+            tokio::time::timeout(Duration::from_secs(10), read_response(&mut stream))
+                .await
+                .expect("answered")
+                .unwrap_or_else(|e| panic!("round {round}: no whole answer: {e}"));
+        assert_eq!(status, 413, "round {round}");
+        assert!(
+            String::from_utf8_lossy(&body).contains("above"),
+            "round {round}"
+        );
+    }
+    // 100 MiB announced, nothing sent: answered at once.
+    let mut stream = TcpStream::connect(&addr).await.unwrap();
+    stream.write_all(head(100 << 20).as_bytes()).await.unwrap();
+    let (status, _, _) = tokio::time::timeout(Duration::from_secs(5), read_response(&mut stream))
+        .await
+        .expect("answered without waiting for the body")
+        .unwrap();
+    assert_eq!(status, 413);
+    app.stop().await;
+}
+
 /// Four clients that read their 12 MB response one byte every 50 ms, holding every slot of a server
 /// capped at four connections: once the server's writes have made no progress for
 /// `server.write_timeout_ms` (1 s here) their connections are closed, and a new client gets `/healthz`.
