@@ -560,3 +560,91 @@ async fn svg_is_drawn_at_the_output_size_as_png() {
     assert_eq!(header(&webp, "content-type"), Some("image/webp"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn avif_originals_are_served_in_every_sampling_with_orientation_profile_and_alpha() {
+    let reference = image::load_from_memory(&crate::common::images::format_fixture("path-lzw.tif"))
+        .unwrap()
+        .resize_exact(160, 100, image::imageops::FilterType::Lanczos3)
+        .to_rgb8();
+    // 4:2:0 full range and 4:2:2 limited range (libavif through Pillow), read back as the picture.
+    for name in ["path.avif", "path-422-limited.avif"] {
+        let (kind, img) = read_only(name, "w/160/f/jpeg").await;
+        assert_eq!(
+            (kind.as_str(), (img.width(), img.height())),
+            ("image/jpeg", (160, 100)),
+            "{name}"
+        );
+        let diff = mean_difference(&img.to_rgb8(), &reference);
+        assert!(diff < 6.0, "{name}: AVIF q85 then JPEG q80: {diff:.2}");
+    }
+    let (_, grey) = read_only("path-grey.avif", "w/160/f/jpeg").await;
+    assert!(
+        grey.to_rgb8()
+            .pixels()
+            .all(|p| p[0].abs_diff(p[1]) <= 2 && p[1].abs_diff(p[2]) <= 2),
+        "a monochrome AVIF stays grey"
+    );
+    // Display P3 with its profile in `colr`: the photograph converted is the sRGB one again, and a
+    // flat green of P3 numbers (40, 170, 60) is sRGB's (0, 173, 36) (ImageCms), not those numbers.
+    let (_, p3) = read_only("path-p3.avif", "w/160/f/jpeg").await;
+    let converted = mean_difference(&p3.to_rgb8(), &reference);
+    assert!(converted < 6.0, "converted {converted:.2}");
+    let (_, green) = read_only("green-p3.avif", "w/32/f/png").await;
+    let green = *green.to_rgb8().get_pixel(16, 16);
+    let near = |a: [u8; 3], b: [u8; 3]| a.iter().zip(b).all(|(x, y)| x.abs_diff(y) <= 6);
+    assert!(near(green.0, [0, 173, 36]), "{green:?}");
+    // Stored 320x200 with a red block at its stored top left, `irot` a quarter turn (EXIF 6 as
+    // libavif writes it): displayed 200x320, the block at the top right.
+    let (_, turned) = read_only("path-orient6.avif", "w/100/f/jpeg").await;
+    assert_eq!((turned.width(), turned.height()), (100, 160));
+    let turned = turned.to_rgb8();
+    let p = turned.get_pixel(97, 2);
+    assert!(p[0] > 200 && p[1] < 60 && p[2] < 60, "top right: {p:?}");
+    let q = turned.get_pixel(2, 2);
+    assert!(!(q[0] > 200 && q[1] < 60), "top left: {q:?}");
+    // Alpha (an auxiliary AV1 picture): kept.
+    let (kind, icon) = read_only("camera-alpha.avif", "w/48/f/png").await;
+    assert_eq!(
+        (kind.as_str(), (icon.width(), icon.height())),
+        ("image/png", (48, 48))
+    );
+    let icon = icon.to_rgba8();
+    assert_eq!(icon.get_pixel(0, 0)[3], 0, "the corner stays transparent");
+    assert!(icon.pixels().any(|p| p[3] == 255));
+    // An image sequence with a still primary item: the still (its first frame), not the blue second.
+    let (_, still) = read_only("two-frames.avif", "w/160/f/jpeg").await;
+    let still = mean_difference(&still.to_rgb8(), &reference);
+    assert!(still < 8.0, "the first frame: {still:.2}");
+}
+
+#[tokio::test]
+async fn an_avif_original_is_answered_as_avif_or_what_the_client_takes() {
+    let store = TestStore::new(Backend::Fs).await;
+    let key = store
+        .put_original(
+            "photo.avif",
+            crate::common::images::format_fixture("path.avif").into(),
+        )
+        .await;
+    let app = spawn_app(&store, test_config()).await;
+    // Its own format by default.
+    let own = app.get(&format!("/w/100/{key}")).await;
+    assert_eq!(header(&own, "content-type"), Some("image/avif"));
+    let info = sizer::pipeline::probe::probe(&own.bytes().await.unwrap()).unwrap();
+    assert_eq!((info.width, info.height), (100, 63));
+    for (accept, expected) in [
+        ("image/avif,image/webp,*/*", "image/avif"),
+        ("image/webp,*/*", "image/webp"),
+        // Nothing modern listed: the original's format, as for every original (curl's `*/*`).
+        ("*/*", "image/avif"),
+    ] {
+        let res = app
+            .get_with(&format!("/w/100/f/auto/{key}"), &[("accept", accept)])
+            .await;
+        assert_eq!(res.status(), StatusCode::OK, "{accept}");
+        assert_eq!(header(&res, "content-type"), Some(expected), "{accept}");
+        assert_eq!(header(&res, "vary"), Some("Accept"), "{accept}");
+    }
+    app.stop().await;
+}

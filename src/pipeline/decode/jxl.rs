@@ -37,6 +37,7 @@ impl Codec for Jxl {
             width: image.width(),
             height: image.height(),
             alpha: image.pixel_format().has_alpha(),
+            orientation: None,
         })
     }
 

@@ -181,6 +181,7 @@ impl Codec for Svg {
             width,
             height,
             alpha: true,
+            orientation: None,
         })
     }
 

@@ -267,3 +267,193 @@ fn scale_is_the_smallest_that_covers_the_target() {
     // Headroom: 639 wide from 2560 is not decoded at 1/4 (640) but at 3/8 (960).
     assert_eq!(jpeg_scale_numerator(2560, 1600, 639, 400), 3);
 }
+
+/// A smooth test picture (`channels` 3 or 4, alpha a horizontal ramp), and an AVIF of it by ravif
+/// (4:4:4; Y'CbCr or GBR, 8 or 10 bits, alpha premultiplied or not).
+fn avif_of(
+    width: usize,
+    height: usize,
+    alpha: bool,
+    depth: ravif::BitDepth,
+    model: ravif::ColorModel,
+    alpha_mode: ravif::AlphaColorMode,
+) -> (Vec<u8>, Vec<u8>) {
+    let rgba: Vec<rgb::RGBA8> = (0..width * height)
+        .map(|i| {
+            let (x, y) = (i % width, i / width);
+            rgb::RGBA8::new(
+                (x * 255 / width) as u8,
+                (y * 255 / height) as u8,
+                (255 - x * 200 / width) as u8,
+                if alpha {
+                    (64 + x * 191 / width) as u8
+                } else {
+                    255
+                },
+            )
+        })
+        .collect();
+    let encoder = ravif::Encoder::new()
+        .with_quality(95.0)
+        .with_alpha_quality(95.0)
+        .with_speed(10)
+        .with_bit_depth(depth)
+        .with_internal_color_model(model)
+        .with_alpha_color_mode(alpha_mode)
+        .with_num_threads(Some(1));
+    let file = if alpha {
+        encoder.encode_rgba(ravif::Img::new(&rgba[..], width, height))
+    } else {
+        let rgb: Vec<rgb::RGB8> = rgba.iter().map(|p| p.rgb()).collect();
+        encoder.encode_rgb(ravif::Img::new(&rgb[..], width, height))
+    }
+    .unwrap()
+    .avif_file;
+    let flat = rgba
+        .iter()
+        .flat_map(|p| {
+            if alpha {
+                vec![p.r, p.g, p.b, p.a]
+            } else {
+                vec![p.r, p.g, p.b]
+            }
+        })
+        .collect();
+    (file, flat)
+}
+
+fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| f64::from(x.abs_diff(y)))
+        .sum::<f64>()
+        / a.len() as f64
+}
+
+#[test]
+fn avif_originals_decode_at_every_depth_model_and_alpha_mode() {
+    use ravif::{AlphaColorMode, BitDepth, ColorModel};
+    for (alpha, depth, model, alpha_mode) in [
+        (
+            false,
+            BitDepth::Eight,
+            ColorModel::YCbCr,
+            AlphaColorMode::UnassociatedDirty,
+        ),
+        (
+            false,
+            BitDepth::Ten,
+            ColorModel::YCbCr,
+            AlphaColorMode::UnassociatedDirty,
+        ),
+        (
+            false,
+            BitDepth::Eight,
+            ColorModel::RGB,
+            AlphaColorMode::UnassociatedDirty,
+        ),
+        (
+            true,
+            BitDepth::Eight,
+            ColorModel::YCbCr,
+            AlphaColorMode::UnassociatedDirty,
+        ),
+        (
+            true,
+            BitDepth::Ten,
+            ColorModel::YCbCr,
+            AlphaColorMode::UnassociatedDirty,
+        ),
+    ] {
+        let case = format!("alpha {alpha}, {depth:?}, {model:?}, {alpha_mode:?}");
+        let (avif, expected) = avif_of(67, 41, alpha, depth, model, alpha_mode);
+        let info = crate::pipeline::probe::probe(&avif).unwrap();
+        assert_eq!(
+            (info.format, info.width, info.height, info.alpha),
+            (InputFormat::Avif, 67, 41, alpha),
+            "{case}"
+        );
+        let pixels = decode(&avif, &info, Scale::Full, None).unwrap();
+        assert_eq!((pixels.width, pixels.height), (67, 41), "{case}");
+        assert_eq!(
+            pixels.layout,
+            if alpha { Layout::Rgba } else { Layout::Rgb },
+            "{case}"
+        );
+        let diff = mean_abs_diff(&pixels.data, &expected);
+        assert!(diff < 2.5, "{case}: mean difference {diff:.2}");
+    }
+}
+
+#[test]
+fn a_damaged_avif_is_an_error_never_a_panic() {
+    let (avif, _) = avif_of(
+        64,
+        48,
+        false,
+        ravif::BitDepth::Eight,
+        ravif::ColorModel::YCbCr,
+        ravif::AlphaColorMode::UnassociatedDirty,
+    );
+    let info = crate::pipeline::probe::probe(&avif).unwrap();
+    for cut in [avif.len() / 3, avif.len() * 2 / 3, avif.len() - 5] {
+        let err = catch_unwind(|| decode(&avif[..cut], &info, Scale::Full, None))
+            .expect("no panic")
+            .unwrap_err();
+        assert!(
+            matches!(err, PipelineError::Undecodable(_)),
+            "{cut}: {err:?}"
+        );
+    }
+    // The AV1 data garbled after its sequence header: the decoder says so.
+    let mut garbled = avif.clone();
+    let len = garbled.len();
+    for b in &mut garbled[len - 200..len - 20] {
+        *b ^= 0x5a;
+    }
+    let result = catch_unwind(|| decode(&garbled, &info, Scale::Full, None)).expect("no panic");
+    if let Ok(pixels) = result {
+        // AV1 has no checksum: garbage that parses decodes to some picture of the right size.
+        assert_eq!((pixels.width, pixels.height), (64, 48));
+    }
+}
+
+/// A premultiplied AVIF's colour is divided by its alpha. (Not through ravif: its `Premultiplied`
+/// mode divides the colour by alpha before encoding, and blanks opaque pixels.)
+#[test]
+fn premultiplied_avif_colour_is_divided_by_its_alpha() {
+    use super::av1::{Cicp, Plane, Planes, Samples, Subsampling};
+    // Full-range BT.601 grey 100 at alpha 128 (premultiplied from about 199), and transparent.
+    let y = [100u8, 0];
+    let (u, v) = ([128u8], [128u8]);
+    let planes = Planes {
+        width: 2,
+        height: 1,
+        subsampling: Subsampling::Yuv420,
+        bit_depth: 8,
+        cicp: Cicp {
+            primaries: 1,
+            transfer: 13,
+            matrix: 6,
+            full_range: true,
+        },
+        y: Plane {
+            samples: Samples::Eight(&y),
+            stride: 2,
+        },
+        u: Plane {
+            samples: Samples::Eight(&u),
+            stride: 1,
+        },
+        v: Plane {
+            samples: Samples::Eight(&v),
+            stride: 1,
+        },
+    };
+    let pixels = super::yuv::to_pixels(&planes, Some(&[128, 0]), true).unwrap();
+    assert_eq!(pixels.layout, Layout::Rgba);
+    assert_eq!(pixels.data, [199, 199, 199, 128, 0, 0, 0, 0]);
+    let straight = super::yuv::to_pixels(&planes, Some(&[128, 0]), false).unwrap();
+    assert_eq!(straight.data, [100, 100, 100, 128, 0, 0, 0, 0]);
+}
