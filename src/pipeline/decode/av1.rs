@@ -162,30 +162,10 @@ impl Drop for Data {
 /// A decoded picture, released when dropped.
 struct Picture(Dav1dPicture);
 
-impl Picture {
-    /// Releases what the picture holds, leaving it empty for the next `dav1d_get_picture` (which
-    /// writes over it without releasing anything).
-    ///
-    /// rav1d's `dav1d_picture_unref` leaves behind a fresh default picture, whose empty ITU-T T.35
-    /// list is a heap-allocated `Arc` (48 bytes): dropping the C struct leaked it on every picture and
-    /// on every "try again" of `dav1d_get_picture` (found by the fuzzer's leak check). It is taken back
-    /// into an `Arc` and dropped here.
-    fn clear(&mut self) {
-        // SAFETY: `self.0` was written by `dav1d_get_picture` or by an earlier `clear` (or is the
-        // all-`None` C default); it is released once, and left as the default `dav1d_picture_unref`
-        // writes.
-        unsafe { dav1d_picture_unref(Some(NonNull::from(&mut self.0))) };
-        if let Some(list) = self.0.itut_t35_ref.take() {
-            // SAFETY: `dav1d_picture_unref` made this reference with `RawArc::from_arc` (converting
-            // its default picture to the C struct), and nothing else holds or uses it.
-            drop(unsafe { list.into_arc() });
-        }
-    }
-}
-
 impl Drop for Picture {
     fn drop(&mut self) {
-        self.clear();
+        // SAFETY: `self.0` was written by `dav1d_get_picture` (or is the empty default), released once.
+        unsafe { dav1d_picture_unref(Some(NonNull::from(&mut self.0))) };
     }
 }
 
@@ -239,9 +219,8 @@ pub(super) fn decode<R>(
                 return Err(undecodable(format!("corrupt bitstream ({})", sent.0)));
             }
         }
-        // What an earlier "try again" wrote there (a default picture) is released first.
-        picture.clear();
-        // SAFETY: the context is open; `picture.0` is valid to write to and holds nothing.
+        // SAFETY: the context is open; `picture.0` is valid to write to (its empty default holds
+        // nothing to leak).
         let got = unsafe { dav1d_get_picture(decoder.0, Some(NonNull::from(&mut picture.0))) };
         if got.0 == 0 {
             break;
