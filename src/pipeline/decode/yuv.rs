@@ -152,13 +152,23 @@ pub(super) fn luma_to_8_bit(planes: &Planes<'_>) -> Result<Vec<u8>, PipelineErro
 
 /// The three colour planes to interleaved 8-bit RGB.
 fn to_rgb(planes: &Planes<'_>) -> Result<Vec<u8>, PipelineError> {
-    let stride = u32_of(planes.width)? * 3;
+    let (width, height) = (u32_of(planes.width)?, u32_of(planes.height)?);
+    let stride = width * 3;
     let mut rgb = vec![0u8; planes.width * planes.height * 3];
     let range = range(planes.cicp.full_range);
     let matrix = matrix(planes.cicp.matrix)?;
     match (&planes.y.samples, &planes.u.samples, &planes.v.samples) {
         (Samples::Eight(y), Samples::Eight(u), Samples::Eight(v)) => {
-            let image = planar(planes, [y, u, v])?;
+            let image = YuvPlanarImage {
+                y_plane: y,
+                y_stride: u32_of(planes.y.stride)?,
+                u_plane: u,
+                u_stride: u32_of(planes.u.stride)?,
+                v_plane: v,
+                v_stride: u32_of(planes.v.stride)?,
+                width,
+                height,
+            };
             match (matrix, planes.subsampling) {
                 (Matrix::Identity, Subsampling::Yuv444) => {
                     yuv::gbr_to_rgb(&image, &mut rgb, stride, range)
@@ -177,7 +187,16 @@ fn to_rgb(planes: &Planes<'_>) -> Result<Vec<u8>, PipelineError> {
             .map_err(conversion)?;
         }
         (Samples::Sixteen(y), Samples::Sixteen(u), Samples::Sixteen(v)) => {
-            let image = planar(planes, [y, u, v])?;
+            let image = YuvPlanarImage {
+                y_plane: y,
+                y_stride: u32_of(planes.y.stride)?,
+                u_plane: u,
+                u_stride: u32_of(planes.u.stride)?,
+                v_plane: v,
+                v_stride: u32_of(planes.v.stride)?,
+                width,
+                height,
+            };
             let Matrix::YCbCr(m) = matrix else {
                 return Err(PipelineError::UnsupportedVariant(
                     "AVIF with GBR (identity) planes above 8 bits".into(),
@@ -222,23 +241,6 @@ fn to_rgb(planes: &Planes<'_>) -> Result<Vec<u8>, PipelineError> {
         }
     }
     Ok(rgb)
-}
-
-/// `planes` as the `yuv` crate's image, its samples `[y, u, v]`.
-fn planar<'a, T: Copy + std::fmt::Debug>(
-    planes: &Planes<'_>,
-    [y, u, v]: [&'a [T]; 3],
-) -> Result<YuvPlanarImage<'a, T>, PipelineError> {
-    Ok(YuvPlanarImage {
-        y_plane: y,
-        y_stride: u32_of(planes.y.stride)?,
-        u_plane: u,
-        u_stride: u32_of(planes.u.stride)?,
-        v_plane: v,
-        v_stride: u32_of(planes.v.stride)?,
-        width: u32_of(planes.width)?,
-        height: u32_of(planes.height)?,
-    })
 }
 
 fn identity_subsampled() -> PipelineError {
