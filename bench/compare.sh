@@ -122,9 +122,8 @@ mkdir -p "$work/images"
 ln -s "$IMAGES"/* "$work/images/"
 IMAGES=$work/images
 "$target/release/examples/make_animation" "$IMAGES/path-2560x1600.jpg" "$IMAGES/pan-480x270x100.gif" 100 2>&1 | sed 's/^/[compare] /' >&2
-# W15, W16, W17: the W3 photo as an LZW TIFF, a JPEG XL (q90) and an AVIF (q80, 4:2:0, libavif's
-# default), made with Pillow (its own libavif) and pillow-jxl-plugin in bench/ssim.py's venv (which reads
-# them back for the SSIM reference); without it, the rows are n/a.
+# W15, W16: the W3 photo as an LZW TIFF and as a JPEG XL (q90), made with Pillow and pillow-jxl-plugin in
+# bench/ssim.py's venv (which reads them back for the SSIM reference); without it, the rows are n/a.
 SSIM_VENV=${SSIM_VENV:-$PEERS/ssim-venv}
 if python3 "$here/ssim.py" --setup >&2 && "$SSIM_VENV/bin/python" - "$IMAGES/picos-3264x2448.jpg" "$IMAGES" <<'PY' >&2
 import sys, pillow_jxl  # noqa: F401  (registers JPEG XL)
@@ -133,9 +132,8 @@ src, out = sys.argv[1], sys.argv[2]
 im = Image.open(src)
 im.save(f"{out}/picos-3264x2448.tif", compression="tiff_lzw")
 im.save(f"{out}/picos-3264x2448.jxl", quality=90)
-im.save(f"{out}/picos-3264x2448.avif", quality=80, subsampling="4:2:0")
 PY
-then log "W15-W17 inputs: picos as TIFF (LZW), JPEG XL (q90) and AVIF (q80)"; else log "no TIFF/JPEG XL/AVIF inputs: W15-W17 are n/a"; fi
+then log "W15, W16 inputs: picos as TIFF (LZW) and JPEG XL (q90)"; else log "no TIFF/JPEG XL inputs: W15, W16 are n/a"; fi
 
 # --- header ------------------------------------------------------------------------------------------
 commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
