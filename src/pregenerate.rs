@@ -99,9 +99,7 @@ pub enum PregenerateError {
     #[error("{key}: {reason}")]
     Original { key: String, reason: String },
     /// The object is no image of a format sizer reads (a text file beside the photos).
-    #[error(
-        "{0}: not an image sizer reads (JPEG, PNG, WebP, GIF, AVIF, TIFF, BMP, ICO, JPEG XL, SVG)"
-    )]
+    #[error("{0}: not an image sizer reads (JPEG, PNG, WebP, GIF, TIFF, BMP, ICO, JPEG XL, SVG)")]
     NotAnImage(String),
 }
 

@@ -234,9 +234,7 @@ impl Pixels {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PipelineError {
-    #[error(
-        "not a supported image format (JPEG, PNG, WebP, GIF, AVIF, TIFF, BMP, ICO, JPEG XL, SVG)"
-    )]
+    #[error("not a supported image format (JPEG, PNG, WebP, GIF, TIFF, BMP, ICO, JPEG XL, SVG)")]
     Unsupported,
     #[error("unsupported image: {0}")]
     UnsupportedVariant(String),
