@@ -109,8 +109,6 @@ else:
     exif[274] = 6
     marked.save(out("path-orient6.avif"), quality=85, exif=exif.tobytes())
     camera.resize((96, 96), Image.LANCZOS).save(out("camera-alpha.avif"), quality=90)
-    # 2100x2000 (4.2 MP) of flat grey in a few hundred bytes: over a 4 MP limit from its header alone.
-    Image.new("RGB", (2100, 2000), (90, 90, 90)).save(out("flat-2100x2000.avif"), quality=50, speed=10)
     frames = [path.resize((160, 100), Image.LANCZOS), Image.new("RGB", (160, 100), (0, 0, 255))]
     frames[0].save(out("two-frames.avif"), save_all=True, append_images=frames[1:], duration=100, quality=80)
     for name in sorted(n for n in os.listdir(here) if n.endswith(".avif")):

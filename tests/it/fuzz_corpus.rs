@@ -39,7 +39,6 @@ fn every_image_seed_keeps_the_pipeline_targets_properties() {
         ("png", sizer::pipeline::InputFormat::Png),
         ("webp", sizer::pipeline::InputFormat::WebP),
         ("gif", sizer::pipeline::InputFormat::Gif),
-        ("avif", sizer::pipeline::InputFormat::Avif),
     ] {
         for (name, bytes) in seeds(dir) {
             assert!(
