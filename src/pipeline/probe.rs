@@ -19,7 +19,6 @@ pub fn probe(src: &[u8]) -> Result<ImageInfo, PipelineError> {
         width,
         height,
         alpha,
-        orientation,
     } = decode::codec(format).header(src)?;
     if width == 0 || height == 0 {
         return Err(PipelineError::Undecodable(format!(
@@ -31,7 +30,7 @@ pub fn probe(src: &[u8]) -> Result<ImageInfo, PipelineError> {
         width,
         height,
         alpha,
-        orientation: orientation.unwrap_or_else(|| exif_orientation(src)),
+        orientation: exif_orientation(src),
     })
 }
 

@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 import tifffile
-from PIL import Image, TiffImagePlugin, features
+from PIL import Image, TiffImagePlugin
 
 here = os.path.dirname(os.path.abspath(__file__))
 images = os.path.join(here, "..", "images")
@@ -90,27 +90,5 @@ else:
     path.convert("L").save(out("path-grey.jxl"), quality=90)
     p3.save(out("path-p3.jxl"), quality=90, icc_profile=p3_profile)
     for name in ["path.jxl", "camera-alpha.jxl", "path-grey.jxl", "path-p3.jxl"]:
-        back = Image.open(out(name))
-        print(name, os.path.getsize(out(name)), back.mode, back.size, "icc" if back.info.get("icc_profile") else "")
-
-# AVIF (Pillow's own libavif): 4:2:0 full range, 4:2:2 limited range, monochrome, Display P3 with its
-# profile, EXIF orientation 6 (written as irot/imir), RGBA, and a two-frame sequence (avis).
-if not features.check("avif"):
-    print("Pillow without AVIF: the .avif fixtures are left as they are")
-else:
-    path.save(out("path.avif"), quality=85, subsampling="4:2:0", range="full")
-    path.save(out("path-422-limited.avif"), quality=85, subsampling="4:2:2", range="limited")
-    path.convert("L").save(out("path-grey.avif"), quality=85, subsampling="4:0:0")
-    p3.save(out("path-p3.avif"), quality=85, icc_profile=p3_profile)
-    # A flat green in Display P3 numbers (40, 170, 60), which is (0, 173, 36) in sRGB (ImageCms).
-    Image.new("RGB", (64, 64), (40, 170, 60)).save(
-        out("green-p3.avif"), quality=95, subsampling="4:4:4", icc_profile=p3_profile)
-    exif = Image.Exif()
-    exif[274] = 6
-    marked.save(out("path-orient6.avif"), quality=85, exif=exif.tobytes())
-    camera.resize((96, 96), Image.LANCZOS).save(out("camera-alpha.avif"), quality=90)
-    frames = [path.resize((160, 100), Image.LANCZOS), Image.new("RGB", (160, 100), (0, 0, 255))]
-    frames[0].save(out("two-frames.avif"), save_all=True, append_images=frames[1:], duration=100, quality=80)
-    for name in sorted(n for n in os.listdir(here) if n.endswith(".avif")):
         back = Image.open(out(name))
         print(name, os.path.getsize(out(name)), back.mode, back.size, "icc" if back.info.get("icc_profile") else "")

@@ -19,7 +19,6 @@ pub(super) fn imagesize_header(src: &[u8], alpha: bool) -> Result<Header, Pipeli
         width,
         height,
         alpha,
-        orientation: None,
     })
 }
 
@@ -42,7 +41,6 @@ pub(super) fn decoder_header(
             width,
             height,
             alpha: colour.has_alpha(),
-            orientation: None,
         },
         u64::from(colour.bytes_per_pixel()),
     ))

@@ -67,7 +67,6 @@ impl Codec for Jpeg {
             width: u32::from(frame.width),
             height: u32::from(frame.height),
             alpha: false,
-            orientation: None,
         })
     }
 

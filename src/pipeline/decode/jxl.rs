@@ -37,7 +37,6 @@ impl Codec for Jxl {
             width: image.width(),
             height: image.height(),
             alpha: image.pixel_format().has_alpha(),
-            orientation: None,
         })
     }
 

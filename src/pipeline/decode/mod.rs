@@ -11,13 +11,12 @@
 //!   the `image` crate's pure-Rust decoders, through [`image_crate`].
 //! - [`jxl`]: JPEG XL through jxl-oxide (pure Rust), rendered to sRGB and oriented by it.
 //! - [`svg`]: resvg, drawn at the output's size, nothing outside the document read.
-//! - [`avif`]: the container by mp4parse, the AV1 picture by rav1d ([`av1`]), converted by [`yuv`].
+//! - [`avif`]: probed (sizer reads back its AVIF variants), refused as an original (HTTP 415).
 //!
 //! Corrupt data is an error, never grey pixels: libjpeg's warnings about missing or damaged data (a
 //! truncated file, a corrupt segment) abort the decode, as sharp does by default; warnings about complete
 //! but oddly framed data (stray bytes before a marker) do not (see `jpeg::is_benign_warning`).
 
-mod av1;
 mod avif;
 mod bmp;
 mod gif;
@@ -30,14 +29,12 @@ mod png;
 mod svg;
 mod tiff;
 mod webp;
-mod yuv;
 
 pub(crate) use jpeg::panic_message;
 pub use jpeg::{jpeg_scale_numerator, jpeg_scaled_size};
 pub use webp::webp_decode_size;
 
 use super::format::{ImageInfo, InputFormat};
-use super::orient::Orientation;
 use super::{PipelineError, Pixels};
 
 /// What an input format's header says before anything is decoded.
@@ -48,9 +45,6 @@ pub struct Header {
     pub height: u32,
     /// Whether it declares an alpha channel (see [`ImageInfo::alpha`]).
     pub alpha: bool,
-    /// The container's own orientation (AVIF's `irot`/`imir`), which replaces EXIF's; `None`: the
-    /// EXIF orientation, if any, is the image's.
-    pub orientation: Option<Orientation>,
 }
 
 /// One input format's codec. Every method is required: a new format says what it does for each, rather

@@ -181,7 +181,6 @@ impl Codec for Svg {
             width,
             height,
             alpha: true,
-            orientation: None,
         })
     }
 
