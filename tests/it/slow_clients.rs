@@ -267,21 +267,33 @@ async fn an_idle_keep_alive_connection_outlives_the_head_timer_and_closes_at_its
     app.stop().await;
 }
 
+const EVENTS_TOKEN: &str = "test-webhook-token-0123456789";
+
+/// A configuration with `POST /events` on, behind [`EVENTS_TOKEN`].
+fn events_config() -> sizer::Config {
+    let mut config = test_config();
+    config.events.webhook_token = EVENTS_TOKEN.into();
+    config
+}
+
+/// The head of a `POST /events` announcing a body of `length` bytes.
+fn event_head(addr: &str, length: usize) -> String {
+    format!(
+        "POST /events HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {EVENTS_TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trickled_event_body_gets_408_and_the_connection_closes() {
-    const TOKEN: &str = "test-webhook-token-0123456789";
     let store = TestStore::new(Backend::Fs).await;
-    let mut config = test_config();
-    config.events.webhook_token = TOKEN.into();
+    let mut config = events_config();
     config.server.body_read_timeout_ms = 500;
     let app = spawn_app(&store, config).await;
     let addr = addr_of(&app);
 
     let mut stream = TcpStream::connect(&addr).await.unwrap();
-    let head = format!(
-        "POST /events HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\n\
-         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"Records\": ["
-    );
+    let head = event_head(&addr, 1000) + "{\"Records\": [";
     stream.write_all(head.as_bytes()).await.unwrap();
     let (status, head, _) =
         tokio::time::timeout(Duration::from_secs(10), read_response(&mut stream))
@@ -305,22 +317,13 @@ async fn a_trickled_event_body_gets_408_and_the_connection_closes() {
 /// One that announces more than the server will ever drain is refused before its body is read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_event_body_gets_its_413_whole() {
-    const TOKEN: &str = "test-webhook-token-0123456789";
     let store = TestStore::new(Backend::Fs).await;
-    let mut config = test_config();
-    config.events.webhook_token = TOKEN.into();
-    let app = spawn_app(&store, config).await;
+    let app = spawn_app(&store, events_config()).await;
     let addr = addr_of(&app);
-    let head = |length: usize| {
-        format!(
-            "POST /events HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\n\
-             Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
-        )
-    };
     for round in 0..5 {
         let body = format!("{{\"x\": \"{}\"}}", "a".repeat(3 << 20));
         let mut stream = TcpStream::connect(&addr).await.unwrap();
-        let mut request = head(body.len()).into_bytes();
+        let mut request = event_head(&addr, body.len()).into_bytes();
         request.extend_from_slice(body.as_bytes());
         stream
             .write_all(&request)
@@ -339,7 +342,10 @@ async fn an_oversized_event_body_gets_its_413_whole() {
     }
     // 100 MiB announced, nothing sent: answered at once.
     let mut stream = TcpStream::connect(&addr).await.unwrap();
-    stream.write_all(head(100 << 20).as_bytes()).await.unwrap();
+    stream
+        .write_all(event_head(&addr, 100 << 20).as_bytes())
+        .await
+        .unwrap();
     let (status, _, _) = tokio::time::timeout(Duration::from_secs(5), read_response(&mut stream))
         .await
         .expect("answered without waiting for the body")
